@@ -1,0 +1,122 @@
+//! GitLab CI: the identity Fulcio gives a GitLab job, derived the way Fulcio
+//! derives it, so users never hand-assemble `…//.gitlab-ci.yml@refs/…` strings.
+//!
+//! Fulcio's GitLab mapping (fulcio `config/identity/config.yaml`): the SAN is
+//! `https://{ci_config_ref_uri}`, where `ci_config_ref_uri` is
+//! `<host>/<project_path>//<config path>@<ref path>`; the issuer is the instance
+//! URL. The double slash separates the project path from the config path.
+
+use crate::diagnostics::UsageError;
+
+pub const DEFAULT_GITLAB_URL: &str = "https://gitlab.com";
+pub const DEFAULT_CI_CONFIG_PATH: &str = ".gitlab-ci.yml";
+
+/// A GitLab project whose CI signs releases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitLabSigner {
+    /// Instance URL without a trailing slash, e.g. `https://gitlab.com`.
+    pub server_url: String,
+    /// `group/subgroup/project`.
+    pub project_path: String,
+    /// Path of the CI configuration inside the project.
+    pub config_path: String,
+    /// `refs/heads/NAME` or `refs/tags/NAME`; `None` accepts any branch or tag.
+    pub git_ref: Option<String>,
+}
+
+impl GitLabSigner {
+    /// Check and normalise user input. A bare ref name is refused: the same name
+    /// can be a branch and a tag, and the two are different signers.
+    pub fn new(
+        server_url: &str,
+        project_path: &str,
+        config_path: &str,
+        git_ref: Option<&str>,
+    ) -> Result<Self, UsageError> {
+        let server_url = server_url.trim_end_matches('/').to_string();
+        if !(server_url.starts_with("https://") || server_url.starts_with("http://")) {
+            return Err(UsageError::new(format!(
+                "--gitlab-url must be an http(s) URL, got {server_url:?}"
+            ))
+            .with_hint("for GitLab.com use --gitlab-url https://gitlab.com"));
+        }
+        let project_path = project_path.trim_matches('/').to_string();
+        if project_path.is_empty()
+            || !project_path.contains('/')
+            || project_path.split('/').any(|part| part.is_empty())
+            || project_path.contains(char::is_whitespace)
+        {
+            return Err(UsageError::new(format!(
+                "--gitlab-project must be a project path like group/project, got {project_path:?}"
+            )));
+        }
+        if project_path.starts_with("http://") || project_path.starts_with("https:") {
+            return Err(UsageError::new("--gitlab-project takes the project path, not its URL")
+                .with_hint("use --gitlab-project group/project and --gitlab-url https://host"));
+        }
+        let config_path = config_path.trim_start_matches('/').to_string();
+        if config_path.is_empty() {
+            return Err(UsageError::new("--gitlab-config-path must not be empty"));
+        }
+        let git_ref = match git_ref {
+            None => None,
+            Some(r) if (r.starts_with("refs/heads/") || r.starts_with("refs/tags/")) && r.len() > 11 => {
+                Some(r.to_string())
+            }
+            Some(r) => {
+                return Err(UsageError::new(format!(
+                    "--gitlab-ref must be a full ref (refs/heads/NAME or refs/tags/NAME), got {r:?}"
+                ))
+                .with_hint(format!(
+                    "use --gitlab-ref refs/heads/{r} for the branch or --gitlab-ref refs/tags/{r} for the tag"
+                )))
+            }
+        };
+        Ok(GitLabSigner { server_url, project_path, config_path, git_ref })
+    }
+
+    /// The issuer Fulcio records: the instance URL.
+    pub fn issuer(&self) -> String {
+        self.server_url.clone()
+    }
+
+    /// The certificate identity up to and including the `@`.
+    pub fn identity_prefix(&self) -> String {
+        format!("{}/{}//{}@", self.server_url, self.project_path, self.config_path)
+    }
+
+    /// The exact identity, when a ref was given.
+    pub fn identity(&self) -> Option<String> {
+        self.git_ref.as_ref().map(|r| format!("{}{r}", self.identity_prefix()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derives_the_identity_fulcio_issues() {
+        let s = GitLabSigner::new(
+            "https://gitlab.com/",
+            "sroque-worcel/test-slsa-worker",
+            ".gitlab-ci.yml",
+            Some("refs/heads/main"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.identity().unwrap(),
+            "https://gitlab.com/sroque-worcel/test-slsa-worker//.gitlab-ci.yml@refs/heads/main"
+        );
+        assert_eq!(s.issuer(), "https://gitlab.com");
+    }
+
+    #[test]
+    fn refuses_bare_refs_and_urls_as_projects() {
+        let e = GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", Some("main")).unwrap_err();
+        assert!(e.hint.unwrap().contains("refs/heads/main"));
+        assert!(GitLabSigner::new("https://gitlab.com", "https://gitlab.com/g/p", ".gitlab-ci.yml", None).is_err());
+        assert!(GitLabSigner::new("https://gitlab.com", "project-only", ".gitlab-ci.yml", None).is_err());
+        assert!(GitLabSigner::new("gitlab.com", "g/p", ".gitlab-ci.yml", None).is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! clap types only. Commands turn these into settings; the library never sees them.
+
+mod shared;
+mod verify_blob;
+
+use clap::{Parser, Subcommand};
+
+pub use shared::{IdentityPolicyArgs, OutputArgs, OutputFormat, TrustArgs};
+pub use verify_blob::VerifyBlobArgs;
+
+/// Sign, verify and publish Python packages from GitLab CI with Sigstore.
+#[derive(Debug, Parser)]
+#[command(name = "gl-sign", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Verify files against Sigstore bundles or cosign signatures, offline by default.
+    #[command(visible_alias = "verify")]
+    VerifyBlob(VerifyBlobArgs),
+}

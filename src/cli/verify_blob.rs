@@ -1,0 +1,44 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{IdentityPolicyArgs, OutputArgs, TrustArgs};
+
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Evidence per FILE when no --bundle/--signature is given: FILE.sigstore.json, else \
+FILE.sigstore, else FILE.sig + FILE.crt.\n\nExit status: 0 every file verified, 1 a signature was rejected, \
+2 usage error, unreadable or malformed input, network failure.")]
+pub struct VerifyBlobArgs {
+    /// Files to verify
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Sigstore bundle (v0.1-v0.3) or cosign legacy bundle; only with one FILE
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+
+    /// Detached signature (base64 of DER, as cosign writes); only with one FILE
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+
+    /// Signing certificate (PEM or base64 of PEM); only with one FILE
+    #[arg(long, value_name = "FILE")]
+    pub certificate: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub identity: IdentityPolicyArgs,
+
+    #[command(flatten)]
+    pub trust: TrustArgs,
+
+    /// Rekor v1 log to search for detached signatures [default: the trusted root's first log]
+    #[arg(long, value_name = "URL", conflicts_with = "offline")]
+    pub rekor_url: Option<String>,
+
+    /// Never use the network; detached signatures without a bundle then fail
+    #[arg(long)]
+    pub offline: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

@@ -1,0 +1,111 @@
+//! The one place HTTP clients are built.
+//!
+//! Every client gets a user agent, connect and request timeouts, and a redirect
+//! policy that never leaves the original host (credentials must not follow a
+//! redirect elsewhere). Retries with backoff wrap idempotent requests only.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+
+/// Settings shared by every client.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// Attempts after the first one, for retryable failures.
+    pub retries: usize,
+    pub min_backoff: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            retries: 3,
+            min_backoff: Duration::from_millis(250),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build an HTTP client")]
+pub struct ClientBuildError(#[source] reqwest::Error);
+
+/// A client for talking to Sigstore services (Rekor lookups). No credentials are
+/// sent, but redirects still stay on the same host: a log that redirects
+/// elsewhere is misconfigured or hostile.
+pub fn sigstore_client(settings: &HttpSettings) -> Result<reqwest::Client, ClientBuildError> {
+    base_builder(settings).build().map_err(ClientBuildError)
+}
+
+fn base_builder(settings: &HttpSettings) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("gl-sign/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.request_timeout)
+        .redirect(same_host_redirects())
+}
+
+fn same_host_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_host = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.host_str() == attempt.url().host_str() && first.port() == attempt.url().port());
+        if attempt.previous().len() > 5 || !same_host {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// Whether a failed attempt is worth repeating: server errors, rate limits,
+/// timeouts and dropped connections are; client errors are not.
+pub fn is_retryable(err: &reqwest::Error) -> bool {
+    if let Some(status) = err.status() {
+        return status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+    }
+    err.is_timeout() || err.is_connect() || err.is_request() || err.is_body()
+}
+
+/// Run `attempt` until it succeeds, fails for good, or retries run out.
+pub async fn with_retries<T, F, Fut>(settings: &HttpSettings, attempt: F) -> Result<T, reqwest::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, reqwest::Error>>,
+{
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(settings.min_backoff)
+        .with_max_times(settings.retries)
+        .with_jitter();
+    attempt.retry(backoff).when(is_retryable).await
+}
+
+/// `url` with any user:password removed, for messages.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            if !parsed.username().is_empty() || parsed.password().is_some() {
+                let _ = parsed.set_username("");
+                let _ = parsed.set_password(None);
+            }
+            parsed.to_string().trim_end_matches('/').to_string()
+        }
+        Err(_) => "<invalid URL>".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_credentials() {
+        assert_eq!(redact_url("https://user:secret@example.test/x"), "https://example.test/x");
+        assert_eq!(redact_url("https://example.test/"), "https://example.test");
+        assert_eq!(redact_url("not a url secret"), "<invalid URL>");
+    }
+}

@@ -1,0 +1,17 @@
+//! gl-sign: sign, verify and publish Python packages from GitLab CI with Sigstore.
+//!
+//! The library holds all logic; `main.rs` only parses arguments, runs a command,
+//! renders errors and maps exit codes. Library modules never print and never read
+//! the environment: `ci` reads the GitLab CI variables once and hands values down.
+//!
+//! The sigstore-rust crates are used only behind [`trust`] and [`verify`], so the
+//! rest of the code does not follow their pre-1.0 API changes.
+
+pub mod ci;
+pub mod cli;
+pub mod commands;
+pub mod diagnostics;
+pub mod exit;
+pub mod http;
+pub mod trust;
+pub mod verify;

@@ -1,0 +1,136 @@
+//! Trust material: which Fulcio CAs, Rekor logs, CT logs and TSAs a signature
+//! may chain to.
+//!
+//! The public-good production and staging roots are embedded in the binary, so
+//! verification works offline with no set-up. They are the sigstore-rust crates'
+//! copies, which are byte-identical to the roots the Sigstore TUF repositories
+//! serve (a test pins that). Private deployments and the test suite pass their
+//! own `trusted_root.json`.
+
+use std::path::{Path, PathBuf};
+
+use sigstore_trust_root::{TrustedRoot, SIGSTORE_PRODUCTION_TRUSTED_ROOT, SIGSTORE_STAGING_TRUSTED_ROOT};
+
+use crate::diagnostics::Hint;
+
+/// The public-good production `trusted_root.json`, as embedded.
+pub const PRODUCTION_TRUSTED_ROOT_JSON: &str = SIGSTORE_PRODUCTION_TRUSTED_ROOT;
+/// The public-good staging `trusted_root.json`, as embedded.
+pub const STAGING_TRUSTED_ROOT_JSON: &str = SIGSTORE_STAGING_TRUSTED_ROOT;
+
+/// The public-good Rekor, used when the trust root names none.
+pub const PUBLIC_GOOD_REKOR_URL: &str = "https://rekor.sigstore.dev";
+
+/// Where the trust material comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustSource {
+    PublicGood,
+    Staging,
+    File(PathBuf),
+}
+
+impl std::fmt::Display for TrustSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrustSource::PublicGood => f.write_str("the embedded public-good trusted root"),
+            TrustSource::Staging => f.write_str("the embedded staging trusted root"),
+            TrustSource::File(path) => write!(f, "trusted root {}", path.display()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("cannot read trusted root {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{source_name} is not a valid Sigstore trusted root")]
+    Parse {
+        source_name: String,
+        #[source]
+        source: sigstore_trust_root::Error,
+    },
+    #[error("{source_name} cannot be used for verification")]
+    Unusable {
+        source_name: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl Hint for TrustError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            TrustError::Parse { .. } => Some(
+                "--trusted-root takes a trusted_root.json (media type \
+                 application/vnd.dev.sigstore.trustedroot+json), not a signing config or a PEM file"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Loaded trust material.
+#[derive(Debug, Clone)]
+pub struct TrustMaterial {
+    pub(crate) root: TrustedRoot,
+    pub source: TrustSource,
+}
+
+impl TrustMaterial {
+    pub fn load(source: &TrustSource) -> Result<Self, TrustError> {
+        let json = match source {
+            TrustSource::PublicGood => PRODUCTION_TRUSTED_ROOT_JSON.to_string(),
+            TrustSource::Staging => STAGING_TRUSTED_ROOT_JSON.to_string(),
+            TrustSource::File(path) => read_file(path)?,
+        };
+        let root = TrustedRoot::from_json(&json).map_err(|source_err| TrustError::Parse {
+            source_name: source.to_string(),
+            source: source_err,
+        })?;
+        Ok(TrustMaterial { root, source: source.clone() })
+    }
+
+    /// The Rekor v1 log to search for detached signatures: the first log the
+    /// root lists, which is the v1 log in both public-good roots (v2 logs have
+    /// no search API) and the local log in a test root.
+    pub fn rekor_url(&self) -> String {
+        self.root
+            .tlogs
+            .first()
+            .map(|log| log.base_url.trim_end_matches('/').to_string())
+            .filter(|url| !url.is_empty())
+            .unwrap_or_else(|| PUBLIC_GOOD_REKOR_URL.to_string())
+    }
+}
+
+fn read_file(path: &Path) -> Result<String, TrustError> {
+    std::fs::read_to_string(path).map_err(|source| TrustError::Read { path: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_roots_load_and_name_their_rekor() {
+        let prod = TrustMaterial::load(&TrustSource::PublicGood).unwrap();
+        assert_eq!(prod.rekor_url(), "https://rekor.sigstore.dev");
+        let staging = TrustMaterial::load(&TrustSource::Staging).unwrap();
+        assert_eq!(staging.rekor_url(), "https://rekor.sigstage.dev");
+    }
+
+    #[test]
+    fn a_signing_config_is_not_a_trusted_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, r#"{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json"}"#).unwrap();
+        let err = TrustMaterial::load(&TrustSource::File(path)).unwrap_err();
+        assert!(matches!(err, TrustError::Parse { .. }), "{err:?}");
+        assert!(err.hint().unwrap().contains("trusted_root.json"));
+    }
+}

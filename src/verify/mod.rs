@@ -1,0 +1,400 @@
+//! Verification of files against Sigstore evidence and an identity policy.
+//!
+//! Fail closed: every check sigstore-verify offers runs (certificate chain at
+//! each verified time, code-signing usage, embedded SCT, SET and/or inclusion
+//! proof with a signed checkpoint, log entry consistency, signature), none is
+//! skipped, and a check that cannot be made is a failure.
+
+pub mod input;
+pub mod policy;
+pub mod rekor;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use sigstore_types::{Bundle, Sha256Hash, SignatureContent};
+use sigstore_verify::{VerificationPolicy, Verifier};
+
+use crate::trust::{TrustError, TrustMaterial};
+pub use input::{Detached, Evidence, EvidenceKind, InputError};
+pub use policy::{Extension, IdentityPolicy, Matcher, PolicyViolation};
+pub use rekor::{LookupError, RekorLookup};
+
+/// Where one file's signature comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvidenceSource {
+    /// A Sigstore or cosign bundle; `signature`/`certificate`, when given, must
+    /// agree with a cosign bundle (cosign's rule).
+    Bundle { bundle: PathBuf, signature: Option<PathBuf>, certificate: Option<PathBuf> },
+    /// cosign's detached files.
+    Detached { signature: PathBuf, certificate: PathBuf },
+    /// Look beside the file: `FILE.sigstore.json`, `FILE.sigstore`, else
+    /// `FILE.sig` + `FILE.crt`.
+    Beside,
+}
+
+/// One file to verify.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub file: PathBuf,
+    pub evidence: EvidenceSource,
+}
+
+/// What a successful verification established.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub sha256: String,
+    pub identity: String,
+    pub issuer: String,
+    pub evidence: EvidenceKind,
+    /// Rekor log index of the entry that proved inclusion.
+    pub log_index: Option<u64>,
+    /// The earliest authenticated signing time (SET integrated time or TSA).
+    pub signed_at: Option<jiff::Timestamp>,
+}
+
+/// Why a file did not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    // The answer is "no" (exit 1).
+    #[error(transparent)]
+    Policy(#[from] PolicyViolation),
+    #[error("expected sha256 {expected} (from the bundle), file has {found}")]
+    DigestMismatch { expected: String, found: String },
+    #[error("{what}")]
+    Sigstore {
+        what: &'static str,
+        #[source]
+        source: sigstore_verify::Error,
+        hint: Option<String>,
+    },
+    #[error("signature not found in transparency log {url}: no entry has this digest, signature and certificate")]
+    NotInLog { url: String },
+    #[error("certificate given with --certificate does not match the one in the bundle")]
+    CertificateDiffers,
+    #[error("signature given with --signature does not match the one in the bundle")]
+    SignatureDiffers,
+
+    // The question could not be answered (exit 2).
+    #[error("cannot read {what} {}", path.display())]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a valid {what}", path.display())]
+    Malformed {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: InputError,
+    },
+    #[error("no signature found for {}: looked for {}", file.display(), looked_for.join(", "))]
+    NoEvidence { file: PathBuf, looked_for: Vec<String> },
+    #[error("a detached signature and certificate cannot be verified offline: the log entry is needed")]
+    OfflineNeedsBundle,
+    #[error("cannot look up the signature in the transparency log")]
+    Lookup(#[source] LookupError),
+    #[error("the trust material cannot be used")]
+    Trust(#[source] sigstore_verify::Error),
+}
+
+impl VerifyError {
+    /// True when the answer is "no" rather than "could not tell".
+    pub fn is_rejection(&self) -> bool {
+        matches!(
+            self,
+            VerifyError::Policy(_)
+                | VerifyError::DigestMismatch { .. }
+                | VerifyError::Sigstore { .. }
+                | VerifyError::NotInLog { .. }
+                | VerifyError::CertificateDiffers
+                | VerifyError::SignatureDiffers
+        )
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            VerifyError::Policy(violation) => violation.hint(),
+            VerifyError::Sigstore { hint, .. } => hint.clone(),
+            VerifyError::Malformed { source, .. } => source.hint(),
+            VerifyError::NoEvidence { .. } => {
+                Some("pass --bundle FILE, or --signature FILE --certificate FILE".into())
+            }
+            VerifyError::OfflineNeedsBundle => Some(
+                "verify with the .sigstore.json bundle (sign-blob writes one beside each file), or drop --offline \
+                 to look the entry up in Rekor"
+                    .into(),
+            ),
+            VerifyError::DigestMismatch { .. } => {
+                Some("the file differs from the one that was signed; check that the right file and bundle are paired".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The verifier for a batch of files: trust material and policy are prepared
+/// once, then files are checked in parallel.
+pub struct BlobVerifier {
+    verifier: Verifier,
+    trust: TrustMaterial,
+    policy: IdentityPolicy,
+    offline: bool,
+    lookup: Option<(RekorLookup, tokio::runtime::Handle)>,
+}
+
+impl BlobVerifier {
+    pub fn new(trust: TrustMaterial, policy: IdentityPolicy) -> Result<Self, TrustError> {
+        let verifier = Verifier::new(&trust.root).map_err(|source| TrustError::Unusable {
+            source_name: trust.source.to_string(),
+            source: Box::new(source),
+        })?;
+        Ok(BlobVerifier { verifier, trust, policy, offline: false, lookup: None })
+    }
+
+    /// Never touch the network: detached signatures then fail with a clear error.
+    pub fn offline(mut self) -> Self {
+        self.offline = true;
+        self
+    }
+
+    /// Where to look up detached signatures; `handle` runs the requests.
+    pub fn with_rekor_lookup(mut self, lookup: RekorLookup, handle: tokio::runtime::Handle) -> Self {
+        self.lookup = Some((lookup, handle));
+        self
+    }
+
+    /// Verify every job, `threads` at a time; results are in job order.
+    pub fn verify_all(&self, jobs: &[Job], threads: usize) -> Vec<Result<Verified, VerifyError>> {
+        let next = AtomicUsize::new(0);
+        let results: Vec<Mutex<Option<Result<Verified, VerifyError>>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..threads.clamp(1, jobs.len().max(1)) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let result = self.verify(job);
+                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                });
+            }
+        });
+        results
+            .into_iter()
+            .map(|slot| {
+                slot.into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .expect("every job index below jobs.len() is taken by exactly one worker")
+            })
+            .collect()
+    }
+
+    /// Verify one file.
+    pub fn verify(&self, job: &Job) -> Result<Verified, VerifyError> {
+        let evidence = load_evidence(job)?;
+        // Hash once, streaming, in constant memory; the digest serves the
+        // signature check, the log lookup and the messages.
+        let digest = hash_file(&job.file)?;
+        let (bundle, kind) = match evidence {
+            Evidence::Bundle { bundle, kind } => (*bundle, kind),
+            Evidence::Detached(detached) => (self.find_log_entry(&detached, &digest)?, EvidenceKind::DetachedWithLogEntry),
+        };
+        self.verify_bundle(&bundle, kind, &digest)
+    }
+
+    fn find_log_entry(&self, detached: &Detached, digest: &Sha256Hash) -> Result<Bundle, VerifyError> {
+        if self.offline {
+            return Err(VerifyError::OfflineNeedsBundle);
+        }
+        let Some((lookup, handle)) = &self.lookup else {
+            return Err(VerifyError::OfflineNeedsBundle);
+        };
+        let entries = handle
+            .block_on(lookup.find(detached, digest.as_bytes()))
+            .map_err(VerifyError::Lookup)?;
+        // cosign uses the earliest entry that verifies; so do we.
+        let mut last_error = None;
+        for entry in &entries {
+            let bundle = input::bundle_for_detached(detached, digest.as_bytes(), entry)
+                .map_err(|source| VerifyError::Malformed { what: "Rekor entry", path: PathBuf::from(lookup.url()), source })?;
+            match self.verify_bundle(&bundle, EvidenceKind::DetachedWithLogEntry, digest) {
+                Ok(_) => return Ok(bundle),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or(VerifyError::NotInLog { url: lookup.url() }))
+    }
+
+    fn verify_bundle(&self, bundle: &Bundle, kind: EvidenceKind, digest: &Sha256Hash) -> Result<Verified, VerifyError> {
+        // Identity is checked below by `IdentityPolicy`, which also does
+        // regexps and extensions; every cryptographic check stays on.
+        let crypto_policy = VerificationPolicy::any_identity();
+        let result = self
+            .verifier
+            .verify(*digest, bundle, &crypto_policy)
+            .map_err(|e| self.explain(e, bundle, digest))?;
+        if !(result.certificate_verified() && result.sct_verified() && result.tlog_verified()) {
+            // Cannot happen with the policy above; fail closed if it ever does.
+            return Err(VerifyError::Sigstore {
+                what: "verification skipped a check",
+                source: sigstore_verify::Error::InvalidBundle("certificate, SCT or log check did not run".into()),
+                hint: None,
+            });
+        }
+        let identity = result.identity().map(|san| san.as_str().to_string());
+        let certificate = result.certificate().ok_or_else(|| VerifyError::Sigstore {
+            what: "no certificate in the verification result",
+            source: sigstore_verify::Error::InvalidBundle("missing certificate".into()),
+            hint: None,
+        })?;
+        self.policy.check(identity.as_deref(), result.issuer(), &certificate.ci_claims)?;
+        Ok(Verified {
+            sha256: digest.to_hex(),
+            identity: identity.unwrap_or_default(),
+            issuer: result.issuer().unwrap_or_default().to_string(),
+            evidence: kind,
+            log_index: bundle.verification_material.tlog_entries.first().map(|e| e.log_index.get()),
+            signed_at: result.verified_timestamps().iter().min().copied(),
+        })
+    }
+
+    /// Turn a sigstore-verify error into one that says what was expected and
+    /// found, with a hint when the fix is likely.
+    fn explain(&self, error: sigstore_verify::Error, bundle: &Bundle, digest: &Sha256Hash) -> VerifyError {
+        use sigstore_verify::{CertificateError as C, Error as E, TransparencyLogError as T};
+        let wrong_instance = Some(format!(
+            "was it signed with another Sigstore instance? this check used {}; try --staging or --trusted-root",
+            self.trust.source
+        ));
+        let (what, hint) = match &error {
+            E::ArtifactMismatch(_) => {
+                if let SignatureContent::MessageSignature(sig) = &bundle.content {
+                    if let Some(expected) = &sig.message_digest {
+                        return VerifyError::DigestMismatch {
+                            expected: hex::encode(expected.digest.as_bytes()),
+                            found: digest.to_hex(),
+                        };
+                    }
+                }
+                ("the bundle is for another file", None)
+            }
+            E::SignatureInvalid(_) => ("the signature does not verify over the file with the certificate's key", None),
+            E::Certificate(C::ChainInvalid(_)) | E::Certificate(C::NoValidAuthority { .. }) => {
+                ("the certificate does not chain to a trusted Fulcio CA", wrong_instance)
+            }
+            E::Certificate(C::Sct(_)) => ("the certificate's SCT does not verify against a trusted CT log", wrong_instance),
+            E::Certificate(C::Expired { .. }) | E::Certificate(C::NotYetValid { .. }) => {
+                ("the signing time is outside the certificate's validity", None)
+            }
+            E::Certificate(_) => ("the certificate is invalid", None),
+            E::TransparencyLog(T::UnknownLog { .. }) => ("the log entry is from a log the trusted root does not list", wrong_instance),
+            E::TransparencyLog(T::EntryMismatch(_)) => ("the transparency log entry is for another signature, certificate or file", None),
+            E::TransparencyLog(T::InclusionPromise(_)) => ("the signed entry timestamp (SET) does not verify", None),
+            E::TransparencyLog(T::InclusionProof(_)) => ("the inclusion proof does not verify", None),
+            E::TransparencyLog(T::Checkpoint(_)) => ("the log checkpoint does not verify", None),
+            E::TransparencyLog(T::IntegratedTime(_)) => ("the log's integrated time is not acceptable", None),
+            E::TransparencyLog(_) => ("the transparency log evidence is invalid", None),
+            E::Timestamp(_) => ("no trusted signing time", None),
+            E::InvalidBundle(_) | E::Bundle(_) | E::UnsupportedBundle(_) => ("the bundle is not acceptable", None),
+            E::InvalidTrustRoot(_) | E::TrustRoot(_) | E::TrustedCertificate(_) => return VerifyError::Trust(error),
+            _ => ("verification failed", None),
+        };
+        VerifyError::Sigstore { what, source: error, hint }
+    }
+}
+
+fn hash_file(path: &Path) -> Result<Sha256Hash, VerifyError> {
+    let read_error = |source| VerifyError::Read { what: "file", path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(read_error)?;
+    sigstore_crypto::sha256_reader(file).map_err(read_error)
+}
+
+fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, VerifyError> {
+    std::fs::read(path).map_err(|source| VerifyError::Read { what, path: path.to_path_buf(), source })
+}
+
+fn malformed<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(InputError) -> VerifyError + 'p {
+    move |source| VerifyError::Malformed { what, path: path.to_path_buf(), source }
+}
+
+/// Read and parse the evidence for one job.
+pub fn load_evidence(job: &Job) -> Result<Evidence, VerifyError> {
+    match &job.evidence {
+        EvidenceSource::Bundle { bundle, signature, certificate } => {
+            let evidence = input::parse_bundle(&read("bundle", bundle)?).map_err(malformed("bundle", bundle))?;
+            if signature.is_none() && certificate.is_none() {
+                return Ok(evidence);
+            }
+            let (bundle_signature, bundle_certificate) = match &evidence {
+                Evidence::Detached(d) => (d.signature.clone(), d.certificate.clone()),
+                Evidence::Bundle { bundle: b, kind: EvidenceKind::CosignBundle } => cosign_parts(b),
+                Evidence::Bundle { .. } => {
+                    return Err(VerifyError::Malformed {
+                        what: "bundle to combine with --signature/--certificate",
+                        path: bundle.clone(),
+                        source: InputError::InvalidBundle(
+                            "a Sigstore bundle carries its own signature and certificate; drop --signature and --certificate".into(),
+                        ),
+                    })
+                }
+            };
+            if let Some(path) = certificate {
+                let given = input::parse_certificate(&read("certificate", path)?).map_err(malformed("certificate", path))?;
+                if given != bundle_certificate {
+                    return Err(VerifyError::CertificateDiffers);
+                }
+            }
+            if let Some(path) = signature {
+                let given = input::parse_signature(&read("signature", path)?).map_err(malformed("signature", path))?;
+                if given != bundle_signature {
+                    return Err(VerifyError::SignatureDiffers);
+                }
+            }
+            Ok(evidence)
+        }
+        EvidenceSource::Detached { signature, certificate } => Ok(Evidence::Detached(Detached {
+            signature: input::parse_signature(&read("signature", signature)?).map_err(malformed("signature", signature))?,
+            certificate: input::parse_certificate(&read("certificate", certificate)?)
+                .map_err(malformed("certificate", certificate))?,
+        })),
+        EvidenceSource::Beside => {
+            let beside = |suffix: &str| {
+                let mut name = job.file.clone().into_os_string();
+                name.push(suffix);
+                PathBuf::from(name)
+            };
+            for suffix in [".sigstore.json", ".sigstore"] {
+                let path = beside(suffix);
+                if path.exists() {
+                    let source = EvidenceSource::Bundle { bundle: path, signature: None, certificate: None };
+                    return load_evidence(&Job { file: job.file.clone(), evidence: source });
+                }
+            }
+            let (signature, certificate) = (beside(".sig"), beside(".crt"));
+            if signature.exists() && certificate.exists() {
+                let source = EvidenceSource::Detached { signature, certificate };
+                return load_evidence(&Job { file: job.file.clone(), evidence: source });
+            }
+            Err(VerifyError::NoEvidence {
+                file: job.file.clone(),
+                looked_for: [".sigstore.json", ".sigstore", ".sig + .crt"]
+                    .iter()
+                    .map(|s| format!("{}{s}", job.file.display()))
+                    .collect(),
+            })
+        }
+    }
+}
+
+/// Signature and certificate of a bundle made from a cosign bundle.
+fn cosign_parts(bundle: &Bundle) -> (Vec<u8>, Vec<u8>) {
+    let signature = match &bundle.content {
+        SignatureContent::MessageSignature(sig) => sig.signature.as_bytes().to_vec(),
+        _ => Vec::new(),
+    };
+    let certificate = bundle.signing_certificate().map(|c| c.as_bytes().to_vec()).unwrap_or_default();
+    (signature, certificate)
+}

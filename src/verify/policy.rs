@@ -1,0 +1,378 @@
+//! Who must have signed: identity (SAN), OIDC issuer and Fulcio extensions.
+//!
+//! sigstore-verify matches exact identities only; regexps and extension checks
+//! are applied here to the verified certificate, after the cryptography has
+//! passed. Regexps are anchored to the whole value, unlike cosign's unanchored
+//! match, because `gitlab.com/g/p` must not accept `https://evil/gitlab.com/g/p…`.
+
+use regex::Regex;
+use sigstore_crypto::FulcioCiClaims;
+
+use crate::ci::GitLabSigner;
+use crate::diagnostics::UsageError;
+
+/// How one certificate value must look.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    Exact(String),
+    Pattern {
+        /// What the user wrote.
+        pattern: String,
+        /// The pattern anchored to the whole value.
+        anchored: Regex,
+        /// The pattern as written, only to explain a partial match.
+        unanchored: Regex,
+    },
+}
+
+impl Matcher {
+    pub fn exact(value: impl Into<String>) -> Self {
+        Matcher::Exact(value.into())
+    }
+
+    pub fn pattern(flag: &str, pattern: &str) -> Result<Self, UsageError> {
+        let compile = |re: &str| {
+            Regex::new(re).map_err(|e| UsageError::new(format!("{flag} is not a valid regular expression: {e}")))
+        };
+        Ok(Matcher::Pattern {
+            pattern: pattern.to_string(),
+            anchored: compile(&format!("^(?:{pattern})$"))?,
+            unanchored: compile(pattern)?,
+        })
+    }
+
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            Matcher::Exact(expected) => expected == value,
+            Matcher::Pattern { anchored, .. } => anchored.is_match(value),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Matcher::Exact(expected) => expected.clone(),
+            Matcher::Pattern { pattern, .. } => format!("matching /{pattern}/ (whole value)"),
+        }
+    }
+}
+
+/// A Fulcio certificate extension a policy can pin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extension {
+    BuildSignerUri,
+    BuildSignerDigest,
+    RunnerEnvironment,
+    SourceRepositoryUri,
+    SourceRepositoryDigest,
+    SourceRepositoryRef,
+    SourceRepositoryIdentifier,
+    SourceRepositoryOwnerUri,
+    SourceRepositoryOwnerIdentifier,
+    BuildConfigUri,
+    BuildConfigDigest,
+    BuildTrigger,
+    RunInvocationUri,
+    SourceRepositoryVisibilityAtSigning,
+    DeploymentEnvironment,
+    TokenSubject,
+}
+
+impl Extension {
+    /// Human name, as in Fulcio's `docs/oid-info.md`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Extension::BuildSignerUri => "build signer URI",
+            Extension::BuildSignerDigest => "build signer digest",
+            Extension::RunnerEnvironment => "runner environment",
+            Extension::SourceRepositoryUri => "source repository URI",
+            Extension::SourceRepositoryDigest => "source repository digest",
+            Extension::SourceRepositoryRef => "source repository ref",
+            Extension::SourceRepositoryIdentifier => "source repository identifier",
+            Extension::SourceRepositoryOwnerUri => "source repository owner URI",
+            Extension::SourceRepositoryOwnerIdentifier => "source repository owner identifier",
+            Extension::BuildConfigUri => "build config URI",
+            Extension::BuildConfigDigest => "build config digest",
+            Extension::BuildTrigger => "build trigger",
+            Extension::RunInvocationUri => "run invocation URI",
+            Extension::SourceRepositoryVisibilityAtSigning => "source repository visibility at signing",
+            Extension::DeploymentEnvironment => "deployment environment",
+            Extension::TokenSubject => "token subject",
+        }
+    }
+
+    pub fn oid(self) -> &'static str {
+        match self {
+            Extension::BuildSignerUri => "1.3.6.1.4.1.57264.1.9",
+            Extension::BuildSignerDigest => "1.3.6.1.4.1.57264.1.10",
+            Extension::RunnerEnvironment => "1.3.6.1.4.1.57264.1.11",
+            Extension::SourceRepositoryUri => "1.3.6.1.4.1.57264.1.12",
+            Extension::SourceRepositoryDigest => "1.3.6.1.4.1.57264.1.13",
+            Extension::SourceRepositoryRef => "1.3.6.1.4.1.57264.1.14",
+            Extension::SourceRepositoryIdentifier => "1.3.6.1.4.1.57264.1.15",
+            Extension::SourceRepositoryOwnerUri => "1.3.6.1.4.1.57264.1.16",
+            Extension::SourceRepositoryOwnerIdentifier => "1.3.6.1.4.1.57264.1.17",
+            Extension::BuildConfigUri => "1.3.6.1.4.1.57264.1.18",
+            Extension::BuildConfigDigest => "1.3.6.1.4.1.57264.1.19",
+            Extension::BuildTrigger => "1.3.6.1.4.1.57264.1.20",
+            Extension::RunInvocationUri => "1.3.6.1.4.1.57264.1.21",
+            Extension::SourceRepositoryVisibilityAtSigning => "1.3.6.1.4.1.57264.1.22",
+            Extension::DeploymentEnvironment => "1.3.6.1.4.1.57264.1.23",
+            Extension::TokenSubject => "1.3.6.1.4.1.57264.1.24",
+        }
+    }
+
+    fn value(self, claims: &FulcioCiClaims) -> Option<&str> {
+        let value = match self {
+            Extension::BuildSignerUri => &claims.build_signer_uri,
+            Extension::BuildSignerDigest => &claims.build_signer_digest,
+            Extension::RunnerEnvironment => &claims.runner_environment,
+            Extension::SourceRepositoryUri => &claims.source_repository_uri,
+            Extension::SourceRepositoryDigest => &claims.source_repository_digest,
+            Extension::SourceRepositoryRef => &claims.source_repository_ref,
+            Extension::SourceRepositoryIdentifier => &claims.source_repository_identifier,
+            Extension::SourceRepositoryOwnerUri => &claims.source_repository_owner_uri,
+            Extension::SourceRepositoryOwnerIdentifier => &claims.source_repository_owner_identifier,
+            Extension::BuildConfigUri => &claims.build_config_uri,
+            Extension::BuildConfigDigest => &claims.build_config_digest,
+            Extension::BuildTrigger => &claims.build_trigger,
+            Extension::RunInvocationUri => &claims.run_invocation_uri,
+            Extension::SourceRepositoryVisibilityAtSigning => &claims.source_repository_visibility_at_signing,
+            Extension::DeploymentEnvironment => &claims.deployment_environment,
+            Extension::TokenSubject => &claims.token_subject,
+        };
+        value.as_deref()
+    }
+}
+
+/// The complete policy. Identity and issuer are not optional: a keyless
+/// signature verified without them proves only that *someone* signed.
+#[derive(Debug, Clone)]
+pub struct IdentityPolicy {
+    pub identity: Matcher,
+    pub issuer: Matcher,
+    pub extensions: Vec<(Extension, String)>,
+    /// Set when the policy was derived with `--gitlab-project`, for hints.
+    pub gitlab: Option<GitLabSigner>,
+}
+
+impl IdentityPolicy {
+    pub fn new(identity: Matcher, issuer: Matcher) -> Self {
+        IdentityPolicy { identity, issuer, extensions: Vec::new(), gitlab: None }
+    }
+
+    /// The policy for a GitLab project's CI, as Fulcio names it. Without a ref,
+    /// any branch or tag of that project and config file is accepted.
+    pub fn for_gitlab(signer: GitLabSigner) -> Self {
+        let identity = match signer.identity() {
+            Some(identity) => Matcher::Exact(identity),
+            None => {
+                let prefix = regex::escape(&signer.identity_prefix());
+                let pattern = format!("{prefix}refs/(heads|tags)/.+");
+                Matcher::Pattern {
+                    anchored: Regex::new(&format!("^(?:{pattern})$")).expect("escaped prefix is a valid regex"),
+                    unanchored: Regex::new(&pattern).expect("escaped prefix is a valid regex"),
+                    pattern,
+                }
+            }
+        };
+        IdentityPolicy {
+            identity,
+            issuer: Matcher::Exact(signer.issuer()),
+            extensions: Vec::new(),
+            gitlab: Some(signer),
+        }
+    }
+
+    pub fn with_extension(mut self, extension: Extension, expected: impl Into<String>) -> Self {
+        self.extensions.push((extension, expected.into()));
+        self
+    }
+
+    /// Check a verified certificate's claims.
+    pub fn check(
+        &self,
+        identity: Option<&str>,
+        issuer: Option<&str>,
+        claims: &FulcioCiClaims,
+    ) -> Result<(), PolicyViolation> {
+        let found = identity.unwrap_or("");
+        if identity.is_none() || !self.identity.matches(found) {
+            return Err(PolicyViolation::Identity {
+                expected: self.identity.describe(),
+                found: identity.map(str::to_string),
+                hint: self.identity_hint(found),
+            });
+        }
+        let found_issuer = issuer.unwrap_or("");
+        if issuer.is_none() || !self.issuer.matches(found_issuer) {
+            return Err(PolicyViolation::Issuer {
+                expected: self.issuer.describe(),
+                found: issuer.map(str::to_string),
+                hint: issuer_hint(&self.issuer, found_issuer),
+            });
+        }
+        for (extension, expected) in &self.extensions {
+            let found = extension.value(claims);
+            if found != Some(expected.as_str()) {
+                return Err(PolicyViolation::Extension {
+                    extension: *extension,
+                    expected: expected.clone(),
+                    found: found.map(str::to_string),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn identity_hint(&self, found: &str) -> Option<String> {
+        if found.is_empty() {
+            return None;
+        }
+        match &self.identity {
+            Matcher::Pattern { unanchored, pattern, .. } if unanchored.is_match(found) => Some(format!(
+                "/{pattern}/ matches only part of {found}; gl-sign matches patterns against the whole \
+                 identity (cosign does not), so add .* where any text may follow"
+            )),
+            Matcher::Exact(expected) if collapse_slashes(expected) == collapse_slashes(found) => Some(format!(
+                "GitLab identities have a double slash between the project path and the CI config path: \
+                 {found} (or let gl-sign build it with --gitlab-project)"
+            )),
+            Matcher::Exact(expected) if found.starts_with(expected.as_str()) => Some(format!(
+                "the certificate identity continues after what was given; the full value is {found}"
+            )),
+            _ if self.gitlab.is_some() && found.contains("//") => Some(
+                "check --gitlab-project, --gitlab-ref and --gitlab-config-path against the identity above".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+fn issuer_hint(expected: &Matcher, found: &str) -> Option<String> {
+    match expected {
+        Matcher::Exact(e) if e.trim_end_matches('/') == found.trim_end_matches('/') => {
+            Some(format!("issuers are compared exactly; the certificate says {found}"))
+        }
+        Matcher::Pattern { unanchored, pattern, .. } if unanchored.is_match(found) => Some(format!(
+            "/{pattern}/ matches only part of {found}; patterns must match the whole issuer"
+        )),
+        _ => None,
+    }
+}
+
+/// `https://h/a//b` → `https://h/a/b`, to spot a single-vs-double slash slip.
+fn collapse_slashes(value: &str) -> String {
+    let (scheme, rest) = value.split_once("://").unwrap_or(("", value));
+    let mut out = String::with_capacity(value.len());
+    let mut previous_slash = false;
+    for c in rest.chars() {
+        if !(c == '/' && previous_slash) {
+            out.push(c);
+        }
+        previous_slash = c == '/';
+    }
+    format!("{scheme}://{out}")
+}
+
+/// A certificate that is genuine but not from the expected signer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PolicyViolation {
+    #[error("expected identity {expected}, certificate has {}", found.as_deref().unwrap_or("no identity"))]
+    Identity { expected: String, found: Option<String>, hint: Option<String> },
+    #[error("expected issuer {expected}, certificate has {}", found.as_deref().unwrap_or("no issuer"))]
+    Issuer { expected: String, found: Option<String>, hint: Option<String> },
+    #[error(
+        "expected {} ({}) {expected}, certificate has {}",
+        extension.name(), extension.oid(), found.as_deref().unwrap_or("no such extension")
+    )]
+    Extension { extension: Extension, expected: String, found: Option<String> },
+}
+
+impl PolicyViolation {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            PolicyViolation::Identity { hint, .. } | PolicyViolation::Issuer { hint, .. } => hint.clone(),
+            PolicyViolation::Extension { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "https://gitlab.com/g/p//.gitlab-ci.yml@refs/heads/main";
+
+    fn check(policy: &IdentityPolicy, identity: &str, issuer: &str) -> Result<(), PolicyViolation> {
+        policy.check(Some(identity), Some(issuer), &FulcioCiClaims::default())
+    }
+
+    #[test]
+    fn exact_identity_and_issuer() {
+        let p = IdentityPolicy::new(Matcher::exact(ID), Matcher::exact("https://gitlab.com"));
+        assert!(check(&p, ID, "https://gitlab.com").is_ok());
+        let e = check(&p, "https://gitlab.com/g/other//.gitlab-ci.yml@refs/heads/main", "https://gitlab.com").unwrap_err();
+        assert!(e.to_string().starts_with(&format!("expected identity {ID}, certificate has https://gitlab.com/g/other")));
+        let e = check(&p, ID, "https://gitlab.example").unwrap_err();
+        assert_eq!(e.to_string(), "expected issuer https://gitlab.com, certificate has https://gitlab.example");
+        let e = p.check(None, Some("https://gitlab.com"), &FulcioCiClaims::default()).unwrap_err();
+        assert!(e.to_string().ends_with("certificate has no identity"));
+    }
+
+    #[test]
+    fn single_slash_identity_gets_a_hint() {
+        let p = IdentityPolicy::new(
+            Matcher::exact("https://gitlab.com/g/p/.gitlab-ci.yml@refs/heads/main"),
+            Matcher::exact("https://gitlab.com"),
+        );
+        let e = check(&p, ID, "https://gitlab.com").unwrap_err();
+        assert!(e.hint().unwrap().contains("double slash"), "{:?}", e.hint());
+    }
+
+    #[test]
+    fn patterns_are_anchored_and_partial_matches_explained() {
+        let p = IdentityPolicy::new(
+            Matcher::pattern("--certificate-identity-regexp", "gitlab\\.com/g/p").unwrap(),
+            Matcher::exact("https://gitlab.com"),
+        );
+        let e = check(&p, ID, "https://gitlab.com").unwrap_err();
+        assert!(e.hint().unwrap().contains("matches only part"));
+        let evil = "https://evil.example/gitlab.com/g/p";
+        assert!(check(&p, evil, "https://gitlab.com").is_err());
+        let p = IdentityPolicy::new(
+            Matcher::pattern("--certificate-identity-regexp", "https://gitlab\\.com/g/p//.*").unwrap(),
+            Matcher::pattern("--certificate-oidc-issuer-regexp", "https://gitlab\\.(com|example)").unwrap(),
+        );
+        assert!(check(&p, ID, "https://gitlab.com").is_ok());
+        assert!(check(&p, ID, "https://gitlab.community").is_err());
+        assert!(Matcher::pattern("--x", "(").is_err());
+    }
+
+    #[test]
+    fn gitlab_policy_without_ref_accepts_branches_and_tags_only() {
+        let signer = GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", None).unwrap();
+        let p = IdentityPolicy::for_gitlab(signer);
+        assert!(check(&p, ID, "https://gitlab.com").is_ok());
+        assert!(check(&p, "https://gitlab.com/g/p//.gitlab-ci.yml@refs/tags/v1.0", "https://gitlab.com").is_ok());
+        assert!(check(&p, "https://gitlab.com/g/p//.gitlab-ci.yml@refs/merge-requests/1", "https://gitlab.com").is_err());
+        assert!(check(&p, "https://gitlab.com/g/p//other.yml@refs/heads/main", "https://gitlab.com").is_err());
+        assert!(check(&p, "https://gitlab.com/g/p2//.gitlab-ci.yml@refs/heads/main", "https://gitlab.com").is_err());
+    }
+
+    #[test]
+    fn extensions_say_expected_and_found() {
+        let mut claims = FulcioCiClaims::default();
+        claims.source_repository_ref = Some("refs/heads/main".into());
+        let p = IdentityPolicy::new(Matcher::exact(ID), Matcher::exact("https://gitlab.com"))
+            .with_extension(Extension::SourceRepositoryRef, "refs/tags/v1");
+        let e = p.check(Some(ID), Some("https://gitlab.com"), &claims).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "expected source repository ref (1.3.6.1.4.1.57264.1.14) refs/tags/v1, certificate has refs/heads/main"
+        );
+        let p = IdentityPolicy::new(Matcher::exact(ID), Matcher::exact("https://gitlab.com"))
+            .with_extension(Extension::RunnerEnvironment, "gitlab-hosted");
+        let e = p.check(Some(ID), Some("https://gitlab.com"), &claims).unwrap_err();
+        assert!(e.to_string().ends_with("certificate has no such extension"));
+    }
+}
