@@ -51,8 +51,10 @@ impl GitLabSigner {
             )));
         }
         if project_path.starts_with("http://") || project_path.starts_with("https:") {
-            return Err(UsageError::new("--gitlab-project takes the project path, not its URL")
-                .with_hint("use --gitlab-project group/project and --gitlab-url https://host"));
+            return Err(
+                UsageError::new("--gitlab-project takes the project path, not its URL")
+                    .with_hint("use --gitlab-project group/project and --gitlab-url https://host"),
+            );
         }
         let config_path = config_path.trim_start_matches('/').to_string();
         if config_path.is_empty() {
@@ -72,7 +74,12 @@ impl GitLabSigner {
                 )))
             }
         };
-        Ok(GitLabSigner { server_url, project_path, config_path, git_ref })
+        Ok(GitLabSigner {
+            server_url,
+            project_path,
+            config_path,
+            git_ref,
+        })
     }
 
     /// The issuer Fulcio records: the instance URL.
@@ -82,12 +89,17 @@ impl GitLabSigner {
 
     /// The certificate identity up to and including the `@`.
     pub fn identity_prefix(&self) -> String {
-        format!("{}/{}//{}@", self.server_url, self.project_path, self.config_path)
+        format!(
+            "{}/{}//{}@",
+            self.server_url, self.project_path, self.config_path
+        )
     }
 
     /// The exact identity, when a ref was given.
     pub fn identity(&self) -> Option<String> {
-        self.git_ref.as_ref().map(|r| format!("{}{r}", self.identity_prefix()))
+        self.git_ref
+            .as_ref()
+            .map(|r| format!("{}{r}", self.identity_prefix()))
     }
 }
 
@@ -113,10 +125,20 @@ mod tests {
 
     #[test]
     fn refuses_bare_refs_and_urls_as_projects() {
-        let e = GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", Some("main")).unwrap_err();
+        let e = GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", Some("main"))
+            .unwrap_err();
         assert!(e.hint.unwrap().contains("refs/heads/main"));
-        assert!(GitLabSigner::new("https://gitlab.com", "https://gitlab.com/g/p", ".gitlab-ci.yml", None).is_err());
-        assert!(GitLabSigner::new("https://gitlab.com", "project-only", ".gitlab-ci.yml", None).is_err());
+        assert!(GitLabSigner::new(
+            "https://gitlab.com",
+            "https://gitlab.com/g/p",
+            ".gitlab-ci.yml",
+            None
+        )
+        .is_err());
+        assert!(
+            GitLabSigner::new("https://gitlab.com", "project-only", ".gitlab-ci.yml", None)
+                .is_err()
+        );
         assert!(GitLabSigner::new("gitlab.com", "g/p", ".gitlab-ci.yml", None).is_err());
     }
 }

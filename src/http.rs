@@ -50,10 +50,9 @@ fn base_builder(settings: &HttpSettings) -> reqwest::ClientBuilder {
 
 fn same_host_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
-        let same_host = attempt
-            .previous()
-            .first()
-            .is_some_and(|first| first.host_str() == attempt.url().host_str() && first.port() == attempt.url().port());
+        let same_host = attempt.previous().first().is_some_and(|first| {
+            first.host_str() == attempt.url().host_str() && first.port() == attempt.url().port()
+        });
         if attempt.previous().len() > 5 || !same_host {
             attempt.stop()
         } else {
@@ -72,7 +71,10 @@ pub fn is_retryable(err: &reqwest::Error) -> bool {
 }
 
 /// Run `attempt` until it succeeds, fails for good, or retries run out.
-pub async fn with_retries<T, F, Fut>(settings: &HttpSettings, attempt: F) -> Result<T, reqwest::Error>
+pub async fn with_retries<T, F, Fut>(
+    settings: &HttpSettings,
+    attempt: F,
+) -> Result<T, reqwest::Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, reqwest::Error>>,
@@ -104,7 +106,10 @@ mod tests {
 
     #[test]
     fn redacts_credentials() {
-        assert_eq!(redact_url("https://user:secret@example.test/x"), "https://example.test/x");
+        assert_eq!(
+            redact_url("https://user:secret@example.test/x"),
+            "https://example.test/x"
+        );
         assert_eq!(redact_url("https://example.test/"), "https://example.test");
         assert_eq!(redact_url("not a url secret"), "<invalid URL>");
     }

@@ -9,7 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
-use sigstore_trust_root::{TrustedRoot, SIGSTORE_PRODUCTION_TRUSTED_ROOT, SIGSTORE_STAGING_TRUSTED_ROOT};
+use sigstore_trust_root::{
+    TrustedRoot, SIGSTORE_PRODUCTION_TRUSTED_ROOT, SIGSTORE_STAGING_TRUSTED_ROOT,
+};
 
 use crate::diagnostics::Hint;
 
@@ -53,6 +55,13 @@ pub enum TrustError {
         #[source]
         source: sigstore_trust_root::Error,
     },
+    #[error("{source_name} is not a trusted root: expected media type application/vnd.dev.sigstore.trustedroot+json, found {found:?}")]
+    WrongMediaType { source_name: String, found: String },
+    #[error("{source_name} lists no {missing}; gl-sign checks certificates, SCTs and log entries, so all are required")]
+    Incomplete {
+        source_name: String,
+        missing: String,
+    },
     #[error("{source_name} cannot be used for verification")]
     Unusable {
         source_name: String,
@@ -64,7 +73,7 @@ pub enum TrustError {
 impl Hint for TrustError {
     fn hint(&self) -> Option<String> {
         match self {
-            TrustError::Parse { .. } => Some(
+            TrustError::Parse { .. } | TrustError::WrongMediaType { .. } => Some(
                 "--trusted-root takes a trusted_root.json (media type \
                  application/vnd.dev.sigstore.trustedroot+json), not a signing config or a PEM file"
                     .into(),
@@ -92,7 +101,39 @@ impl TrustMaterial {
             source_name: source.to_string(),
             source: source_err,
         })?;
-        Ok(TrustMaterial { root, source: source.clone() })
+        // The upstream parser defaults missing lists to empty, so a signing
+        // config or an unrelated JSON object would load as a root that trusts
+        // nothing; say so now rather than fail every signature later.
+        if !root
+            .media_type
+            .starts_with("application/vnd.dev.sigstore.trustedroot")
+        {
+            return Err(TrustError::WrongMediaType {
+                source_name: source.to_string(),
+                found: root.media_type.clone(),
+            });
+        }
+        let missing: Vec<&str> = [
+            (
+                root.certificate_authorities.is_empty(),
+                "certificateAuthorities",
+            ),
+            (root.tlogs.is_empty(), "tlogs"),
+            (root.ctlogs.is_empty(), "ctlogs"),
+        ]
+        .into_iter()
+        .filter_map(|(empty, name)| empty.then_some(name))
+        .collect();
+        if !missing.is_empty() {
+            return Err(TrustError::Incomplete {
+                source_name: source.to_string(),
+                missing: missing.join(", "),
+            });
+        }
+        Ok(TrustMaterial {
+            root,
+            source: source.clone(),
+        })
     }
 
     /// The Rekor v1 log to search for detached signatures: the first log the
@@ -109,7 +150,10 @@ impl TrustMaterial {
 }
 
 fn read_file(path: &Path) -> Result<String, TrustError> {
-    std::fs::read_to_string(path).map_err(|source| TrustError::Read { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| TrustError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -125,12 +169,28 @@ mod tests {
     }
 
     #[test]
+    fn a_root_without_ct_logs_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("root.json");
+        let mut root: serde_json::Value =
+            serde_json::from_str(PRODUCTION_TRUSTED_ROOT_JSON).unwrap();
+        root["ctlogs"] = serde_json::json!([]);
+        std::fs::write(&path, root.to_string()).unwrap();
+        let err = TrustMaterial::load(&TrustSource::File(path)).unwrap_err();
+        assert!(err.to_string().contains("lists no ctlogs"), "{err}");
+    }
+
+    #[test]
     fn a_signing_config_is_not_a_trusted_root() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        std::fs::write(&path, r#"{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json"}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json"}"#,
+        )
+        .unwrap();
         let err = TrustMaterial::load(&TrustSource::File(path)).unwrap_err();
-        assert!(matches!(err, TrustError::Parse { .. }), "{err:?}");
+        assert!(matches!(err, TrustError::WrongMediaType { .. }), "{err:?}");
         assert!(err.hint().unwrap().contains("trusted_root.json"));
     }
 }

@@ -25,7 +25,12 @@ pub struct IdentityPolicyArgs {
     pub certificate_identity: Option<String>,
 
     /// Expected certificate identity, as a regular expression matching the whole value
-    #[arg(long, value_name = "RE", conflicts_with = "certificate_identity", help_heading = "Identity")]
+    #[arg(
+        long,
+        value_name = "RE",
+        conflicts_with = "certificate_identity",
+        help_heading = "Identity"
+    )]
     pub certificate_identity_regexp: Option<String>,
 
     /// Expected OIDC issuer (Fulcio extension .1.8, else .1.1), exact match
@@ -33,7 +38,12 @@ pub struct IdentityPolicyArgs {
     pub certificate_oidc_issuer: Option<String>,
 
     /// Expected OIDC issuer, as a regular expression matching the whole value
-    #[arg(long, value_name = "RE", conflicts_with = "certificate_oidc_issuer", help_heading = "Identity")]
+    #[arg(
+        long,
+        value_name = "RE",
+        conflicts_with = "certificate_oidc_issuer",
+        help_heading = "Identity"
+    )]
     pub certificate_oidc_issuer_regexp: Option<String>,
 
     /// GitLab project path (group/project) whose CI signed; derives identity and issuer
@@ -46,16 +56,31 @@ pub struct IdentityPolicyArgs {
     pub gitlab_project: Option<String>,
 
     /// Ref of the signing pipeline, refs/heads/NAME or refs/tags/NAME [default: any branch or tag]
-    #[arg(long, value_name = "REF", requires = "gitlab_project", help_heading = "GitLab identity")]
+    #[arg(
+        long,
+        value_name = "REF",
+        requires = "gitlab_project",
+        help_heading = "GitLab identity"
+    )]
     pub gitlab_ref: Option<String>,
 
-    /// CI configuration path of the signing project
-    #[arg(long, value_name = "PATH", requires = "gitlab_project", default_value = ".gitlab-ci.yml", help_heading = "GitLab identity")]
-    pub gitlab_config_path: String,
+    /// CI configuration path of the signing project [default: .gitlab-ci.yml]
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "gitlab_project",
+        help_heading = "GitLab identity"
+    )]
+    pub gitlab_config_path: Option<String>,
 
-    /// GitLab instance URL, which is also the OIDC issuer
-    #[arg(long, value_name = "URL", requires = "gitlab_project", default_value = "https://gitlab.com", help_heading = "GitLab identity")]
-    pub gitlab_url: String,
+    /// GitLab instance URL, which is also the OIDC issuer [default: https://gitlab.com]
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "gitlab_project",
+        help_heading = "GitLab identity"
+    )]
+    pub gitlab_url: Option<String>,
 
     /// Expected build signer URI (extension .1.9)
     #[arg(long, value_name = "VALUE", help_heading = "Certificate extensions")]

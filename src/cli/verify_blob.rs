@@ -5,9 +5,11 @@ use clap::Args;
 use super::{IdentityPolicyArgs, OutputArgs, TrustArgs};
 
 #[derive(Debug, Clone, Args)]
-#[command(after_help = "Evidence per FILE when no --bundle/--signature is given: FILE.sigstore.json, else \
+#[command(
+    after_help = "Evidence per FILE when no --bundle/--signature is given: FILE.sigstore.json, else \
 FILE.sigstore, else FILE.sig + FILE.crt.\n\nExit status: 0 every file verified, 1 a signature was rejected, \
-2 usage error, unreadable or malformed input, network failure.")]
+2 usage error, unreadable or malformed input, network failure."
+)]
 pub struct VerifyBlobArgs {
     /// Files to verify
     #[arg(required = true, value_name = "FILE")]

@@ -5,13 +5,15 @@ use std::io::Write;
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::ci::GitLabSigner;
+use crate::ci::{GitLabSigner, DEFAULT_CI_CONFIG_PATH, DEFAULT_GITLAB_URL};
 use crate::cli::{IdentityPolicyArgs, OutputFormat, TrustArgs, VerifyBlobArgs};
 use crate::diagnostics::{hint_of, UsageError};
 use crate::exit::ExitStatus;
 use crate::http::{self, HttpSettings};
 use crate::trust::{TrustMaterial, TrustSource};
-use crate::verify::{BlobVerifier, EvidenceSource, Extension, IdentityPolicy, Job, Matcher, RekorLookup, VerifyError};
+use crate::verify::{
+    BlobVerifier, EvidenceSource, Extension, IdentityPolicy, Job, Matcher, RekorLookup, VerifyError,
+};
 
 pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
     let jobs = jobs(&args)?;
@@ -32,7 +34,10 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
             .context("cannot start the async runtime")?;
         let settings = HttpSettings::default();
         let client = http::sigstore_client(&settings)?;
-        verifier = verifier.with_rekor_lookup(RekorLookup::new(client, &rekor_url, settings), runtime.handle().clone());
+        verifier = verifier.with_rekor_lookup(
+            RekorLookup::new(client, &rekor_url, settings),
+            runtime.handle().clone(),
+        );
     }
 
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -55,17 +60,31 @@ fn jobs(args: &VerifyBlobArgs) -> Result<Vec<Job>, UsageError> {
             signature: signature.clone(),
             certificate: certificate.clone(),
         },
-        (None, Some(signature), Some(certificate)) => {
-            EvidenceSource::Detached { signature: signature.clone(), certificate: certificate.clone() }
-        }
+        (None, Some(signature), Some(certificate)) => EvidenceSource::Detached {
+            signature: signature.clone(),
+            certificate: certificate.clone(),
+        },
         (None, Some(_), None) => {
-            return Err(UsageError::new("--signature needs --certificate (or a --bundle)")
-                .with_hint("cosign writes the certificate beside the signature as FILE.crt"))
+            return Err(
+                UsageError::new("--signature needs --certificate (or a --bundle)")
+                    .with_hint("cosign writes the certificate beside the signature as FILE.crt"),
+            )
         }
-        (None, None, Some(_)) => return Err(UsageError::new("--certificate needs --signature (or a --bundle)")),
+        (None, None, Some(_)) => {
+            return Err(UsageError::new(
+                "--certificate needs --signature (or a --bundle)",
+            ))
+        }
         (None, None, None) => EvidenceSource::Beside,
     };
-    Ok(args.files.iter().map(|file| Job { file: file.clone(), evidence: evidence.clone() }).collect())
+    Ok(args
+        .files
+        .iter()
+        .map(|file| Job {
+            file: file.clone(),
+            evidence: evidence.clone(),
+        })
+        .collect())
 }
 
 fn trust_source(args: &TrustArgs) -> TrustSource {
@@ -78,9 +97,25 @@ fn trust_source(args: &TrustArgs) -> TrustSource {
 
 fn identity_policy(args: &IdentityPolicyArgs) -> Result<IdentityPolicy, UsageError> {
     let policy = if let Some(project) = &args.gitlab_project {
-        let signer = GitLabSigner::new(&args.gitlab_url, project, &args.gitlab_config_path, args.gitlab_ref.as_deref())?;
+        let signer = GitLabSigner::new(
+            args.gitlab_url.as_deref().unwrap_or(DEFAULT_GITLAB_URL),
+            project,
+            args.gitlab_config_path
+                .as_deref()
+                .unwrap_or(DEFAULT_CI_CONFIG_PATH),
+            args.gitlab_ref.as_deref(),
+        )?;
         IdentityPolicy::for_gitlab(signer)
     } else {
+        // clap's `requires` does not fire next to a conflicting group, so check here.
+        if args.gitlab_ref.is_some()
+            || args.gitlab_url.is_some()
+            || args.gitlab_config_path.is_some()
+        {
+            return Err(UsageError::new(
+                "--gitlab-ref, --gitlab-url and --gitlab-config-path need --gitlab-project",
+            ));
+        }
         let identity = match (&args.certificate_identity, &args.certificate_identity_regexp) {
             (Some(exact), _) => Matcher::exact(exact),
             (None, Some(re)) => Matcher::pattern("--certificate-identity-regexp", re)?,
@@ -104,27 +139,71 @@ fn identity_policy(args: &IdentityPolicyArgs) -> Result<IdentityPolicy, UsageErr
         IdentityPolicy::new(identity, issuer)
     };
     let extensions = [
-        (Extension::BuildSignerUri, &args.certificate_build_signer_uri),
-        (Extension::BuildSignerDigest, &args.certificate_build_signer_digest),
-        (Extension::RunnerEnvironment, &args.certificate_runner_environment),
-        (Extension::SourceRepositoryUri, &args.certificate_source_repository_uri),
-        (Extension::SourceRepositoryDigest, &args.certificate_source_repository_digest),
-        (Extension::SourceRepositoryRef, &args.certificate_source_repository_ref),
-        (Extension::SourceRepositoryIdentifier, &args.certificate_source_repository_identifier),
-        (Extension::SourceRepositoryOwnerUri, &args.certificate_source_repository_owner_uri),
-        (Extension::SourceRepositoryOwnerIdentifier, &args.certificate_source_repository_owner_identifier),
-        (Extension::BuildConfigUri, &args.certificate_build_config_uri),
-        (Extension::BuildConfigDigest, &args.certificate_build_config_digest),
+        (
+            Extension::BuildSignerUri,
+            &args.certificate_build_signer_uri,
+        ),
+        (
+            Extension::BuildSignerDigest,
+            &args.certificate_build_signer_digest,
+        ),
+        (
+            Extension::RunnerEnvironment,
+            &args.certificate_runner_environment,
+        ),
+        (
+            Extension::SourceRepositoryUri,
+            &args.certificate_source_repository_uri,
+        ),
+        (
+            Extension::SourceRepositoryDigest,
+            &args.certificate_source_repository_digest,
+        ),
+        (
+            Extension::SourceRepositoryRef,
+            &args.certificate_source_repository_ref,
+        ),
+        (
+            Extension::SourceRepositoryIdentifier,
+            &args.certificate_source_repository_identifier,
+        ),
+        (
+            Extension::SourceRepositoryOwnerUri,
+            &args.certificate_source_repository_owner_uri,
+        ),
+        (
+            Extension::SourceRepositoryOwnerIdentifier,
+            &args.certificate_source_repository_owner_identifier,
+        ),
+        (
+            Extension::BuildConfigUri,
+            &args.certificate_build_config_uri,
+        ),
+        (
+            Extension::BuildConfigDigest,
+            &args.certificate_build_config_digest,
+        ),
         (Extension::BuildTrigger, &args.certificate_build_trigger),
-        (Extension::RunInvocationUri, &args.certificate_run_invocation_uri),
-        (Extension::SourceRepositoryVisibilityAtSigning, &args.certificate_source_repository_visibility_at_signing),
-        (Extension::DeploymentEnvironment, &args.certificate_deployment_environment),
+        (
+            Extension::RunInvocationUri,
+            &args.certificate_run_invocation_uri,
+        ),
+        (
+            Extension::SourceRepositoryVisibilityAtSigning,
+            &args.certificate_source_repository_visibility_at_signing,
+        ),
+        (
+            Extension::DeploymentEnvironment,
+            &args.certificate_deployment_environment,
+        ),
         (Extension::TokenSubject, &args.certificate_token_subject),
     ];
     Ok(extensions
         .into_iter()
         .filter_map(|(extension, value)| value.as_ref().map(|v| (extension, v)))
-        .fold(policy, |policy, (extension, value)| policy.with_extension(extension, value)))
+        .fold(policy, |policy, (extension, value)| {
+            policy.with_extension(extension, value)
+        }))
 }
 
 /// One line of reasons: the error and its causes, joined.
@@ -217,13 +296,17 @@ fn print_results(
         }
     }
     if format == OutputFormat::Json {
-        let doc = json!({"verified": verified, "rejected": rejected, "errors": errors, "files": entries});
+        let doc =
+            json!({"verified": verified, "rejected": rejected, "errors": errors, "files": entries});
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     }
     out.flush()?;
     if jobs.len() > 1 {
-        eprintln!("{verified} of {} files verified ({rejected} rejected, {errors} errors)", jobs.len());
+        eprintln!(
+            "{verified} of {} files verified ({rejected} rejected, {errors} errors)",
+            jobs.len()
+        );
     }
     Ok(status)
 }

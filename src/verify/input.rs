@@ -36,7 +36,10 @@ impl EvidenceKind {
 /// Parsed evidence for one file.
 #[derive(Debug, Clone)]
 pub enum Evidence {
-    Bundle { bundle: Box<Bundle>, kind: EvidenceKind },
+    Bundle {
+        bundle: Box<Bundle>,
+        kind: EvidenceKind,
+    },
     /// A signature and certificate with no log entry yet.
     Detached(Detached),
 }
@@ -63,7 +66,9 @@ pub enum InputError {
     InvalidBundle(String),
     #[error("invalid cosign bundle: {0}")]
     InvalidCosignBundle(String),
-    #[error("the cosign bundle holds no certificate; gl-sign verifies keyless (certificate) signatures")]
+    #[error(
+        "the cosign bundle holds no certificate; gl-sign verifies keyless (certificate) signatures"
+    )]
     NoCertificate,
     #[error("expected a hashedrekord 0.0.1 log entry (cosign sign-blob), found {kind} {version}")]
     UnsupportedEntry { kind: String, version: String },
@@ -109,7 +114,8 @@ impl InputError {
 
 /// Parse a bundle file: a Sigstore bundle or a cosign legacy bundle.
 pub fn parse_bundle(bytes: &[u8]) -> Result<Evidence, InputError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| InputError::NotJson(e.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| InputError::NotJson(e.to_string()))?;
     let Some(object) = value.as_object() else {
         return Err(InputError::UnknownJson);
     };
@@ -118,8 +124,12 @@ pub fn parse_bundle(bytes: &[u8]) -> Result<Evidence, InputError> {
         if media_type.parse::<sigstore_types::MediaType>().is_err() {
             return Err(InputError::UnsupportedMediaType(media_type.to_string()));
         }
-        let bundle = Bundle::deserialize(&value).map_err(|e| InputError::InvalidBundle(e.to_string()))?;
-        return Ok(Evidence::Bundle { bundle: Box::new(bundle), kind: EvidenceKind::SigstoreBundle });
+        let bundle =
+            Bundle::deserialize(&value).map_err(|e| InputError::InvalidBundle(e.to_string()))?;
+        return Ok(Evidence::Bundle {
+            bundle: Box::new(bundle),
+            kind: EvidenceKind::SigstoreBundle,
+        });
     }
     if object.contains_key("base64Signature") {
         return parse_cosign_bundle(value);
@@ -168,7 +178,10 @@ fn parse_cosign_bundle(value: Value) -> Result<Evidence, InputError> {
     };
     let Some(rekor) = legacy.rekor_bundle else {
         // Not uploaded to the log by the signer: only a Rekor lookup can help.
-        return Ok(Evidence::Detached(Detached { signature, certificate }));
+        return Ok(Evidence::Detached(Detached {
+            signature,
+            certificate,
+        }));
     };
     let payload = rekor.payload;
     if payload.integrated_time < 0 || payload.log_index < 0 {
@@ -177,13 +190,21 @@ fn parse_cosign_bundle(value: Value) -> Result<Evidence, InputError> {
     let log_id = hex::decode(&payload.log_id)
         .ok()
         .filter(|id| id.len() == 32)
-        .ok_or_else(|| bad(format!("logID must be 64 hex digits, found {:?}", payload.log_id)))?;
-    let body = decode_base64(&payload.body).map_err(|_| bad("Payload.body is not base64".into()))?;
-    let (kind, version) = entry_kind(&body).ok_or_else(|| bad("Payload.body is not a Rekor entry".into()))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "logID must be 64 hex digits, found {:?}",
+                payload.log_id
+            ))
+        })?;
+    let body =
+        decode_base64(&payload.body).map_err(|_| bad("Payload.body is not base64".into()))?;
+    let (kind, version) =
+        entry_kind(&body).ok_or_else(|| bad("Payload.body is not a Rekor entry".into()))?;
     if (kind.as_str(), version.as_str()) != ("hashedrekord", "0.0.1") {
         return Err(InputError::UnsupportedEntry { kind, version });
     }
-    decode_base64(&rekor.signed_entry_timestamp).map_err(|_| bad("SignedEntryTimestamp is not base64".into()))?;
+    decode_base64(&rekor.signed_entry_timestamp)
+        .map_err(|_| bad("SignedEntryTimestamp is not base64".into()))?;
     let bundle = json!({
         "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
         "verificationMaterial": {
@@ -200,13 +221,19 @@ fn parse_cosign_bundle(value: Value) -> Result<Evidence, InputError> {
         "messageSignature": {"signature": STANDARD.encode(&signature)},
     });
     let bundle = Bundle::deserialize(&bundle).map_err(|e| bad(e.to_string()))?;
-    Ok(Evidence::Bundle { bundle: Box::new(bundle), kind: EvidenceKind::CosignBundle })
+    Ok(Evidence::Bundle {
+        bundle: Box::new(bundle),
+        kind: EvidenceKind::CosignBundle,
+    })
 }
 
 /// `kind` and `apiVersion` of a Rekor entry body.
 fn entry_kind(body: &[u8]) -> Option<(String, String)> {
     let value: Value = serde_json::from_slice(body).ok()?;
-    Some((value.get("kind")?.as_str()?.to_string(), value.get("apiVersion")?.as_str()?.to_string()))
+    Some((
+        value.get("kind")?.as_str()?.to_string(),
+        value.get("apiVersion")?.as_str()?.to_string(),
+    ))
 }
 
 /// Base64 as Go's `StdEncoding` reads it: line breaks and surrounding space are ignored.
@@ -243,11 +270,13 @@ pub fn parse_certificate(bytes: &[u8]) -> Result<Vec<u8>, InputError> {
             if decoded.first() == Some(&0x30) && !decoded.starts_with(b"-----") {
                 return Err(InputError::CertificateIsDer);
             }
-            String::from_utf8(decoded).map_err(|_| InputError::NotACertificate("base64 of binary data".into()))?
+            String::from_utf8(decoded)
+                .map_err(|_| InputError::NotACertificate("base64 of binary data".into()))?
         }
         _ => text.into_owned(),
     };
-    let blocks = pem::parse_many(pem_text.as_bytes()).map_err(|e| InputError::NotACertificate(format!("bad PEM ({e})")))?;
+    let blocks = pem::parse_many(pem_text.as_bytes())
+        .map_err(|e| InputError::NotACertificate(format!("bad PEM ({e})")))?;
     let Some(first) = blocks.first() else {
         return Err(InputError::NotACertificate("no PEM block".into()));
     };
@@ -257,7 +286,8 @@ pub fn parse_certificate(bytes: &[u8]) -> Result<Vec<u8>, InputError> {
         other => return Err(InputError::NotACertificate(format!("a PEM {other} block"))),
     }
     let der = first.contents().to_vec();
-    x509_parser::parse_x509_certificate(&der).map_err(|e| InputError::BadCertificate(e.to_string()))?;
+    x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| InputError::BadCertificate(e.to_string()))?;
     Ok(der)
 }
 
@@ -267,7 +297,8 @@ pub fn bundle_for_detached(
     digest: &[u8; 32],
     entry: &TransparencyLogEntry,
 ) -> Result<Bundle, InputError> {
-    let entry = serde_json::to_value(entry).map_err(|e| InputError::InvalidBundle(e.to_string()))?;
+    let entry =
+        serde_json::to_value(entry).map_err(|e| InputError::InvalidBundle(e.to_string()))?;
     let bundle = json!({
         "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
         "verificationMaterial": {
@@ -286,7 +317,10 @@ pub fn bundle_for_detached(
 /// the form Rekor stored for cosign's entries.
 pub fn certificate_pem(der: &[u8]) -> String {
     let block = pem::Pem::new("CERTIFICATE", der.to_vec());
-    pem::encode_config(&block, pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF))
+    pem::encode_config(
+        &block,
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
 
 #[cfg(test)]
@@ -300,33 +334,62 @@ mod tests {
         assert_eq!(parse_signature(b64.as_bytes()).unwrap(), der);
         assert_eq!(parse_signature(format!("{b64}\n").as_bytes()).unwrap(), der);
         assert_eq!(parse_signature(&der).unwrap(), der);
-        assert_eq!(parse_signature(b"-----BEGIN CERTIFICATE-----\nAA==\n").unwrap_err(), InputError::SignatureIsPem);
-        assert_eq!(parse_signature(b"").unwrap_err(), InputError::EmptySignature);
+        assert_eq!(
+            parse_signature(b"-----BEGIN CERTIFICATE-----\nAA==\n").unwrap_err(),
+            InputError::SignatureIsPem
+        );
+        assert_eq!(
+            parse_signature(b"").unwrap_err(),
+            InputError::EmptySignature
+        );
     }
 
     #[test]
     fn certificate_rejects_garbage_and_keys() {
-        assert!(matches!(parse_certificate(b"hello").unwrap_err(), InputError::NotACertificate(_)));
-        assert_eq!(parse_certificate(&[0x30, 0x82, 0xff, 0xfe]).unwrap_err(), InputError::CertificateIsDer);
+        assert!(matches!(
+            parse_certificate(b"hello").unwrap_err(),
+            InputError::NotACertificate(_)
+        ));
+        assert_eq!(
+            parse_certificate(&[0x30, 0x82, 0xff, 0xfe]).unwrap_err(),
+            InputError::CertificateIsDer
+        );
         let key = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
-        assert_eq!(parse_certificate(key.as_bytes()).unwrap_err(), InputError::CertificateIsPublicKey);
+        assert_eq!(
+            parse_certificate(key.as_bytes()).unwrap_err(),
+            InputError::CertificateIsPublicKey
+        );
         let b64_key = STANDARD.encode(key);
-        assert_eq!(parse_certificate(b64_key.as_bytes()).unwrap_err(), InputError::CertificateIsPublicKey);
+        assert_eq!(
+            parse_certificate(b64_key.as_bytes()).unwrap_err(),
+            InputError::CertificateIsPublicKey
+        );
         let bogus = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        assert!(matches!(parse_certificate(bogus.as_bytes()).unwrap_err(), InputError::BadCertificate(_)));
+        assert!(matches!(
+            parse_certificate(bogus.as_bytes()).unwrap_err(),
+            InputError::BadCertificate(_)
+        ));
     }
 
     #[test]
     fn bundle_json_shapes() {
-        assert!(matches!(parse_bundle(b"{").unwrap_err(), InputError::NotJson(_)));
-        assert_eq!(parse_bundle(b"[]").unwrap_err(), InputError::UnknownJson);
-        assert_eq!(parse_bundle(b"{\"a\":1}").unwrap_err(), InputError::UnknownJson);
         assert!(matches!(
-            parse_bundle(br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v9.9+json"}"#).unwrap_err(),
+            parse_bundle(b"{").unwrap_err(),
+            InputError::NotJson(_)
+        ));
+        assert_eq!(parse_bundle(b"[]").unwrap_err(), InputError::UnknownJson);
+        assert_eq!(
+            parse_bundle(b"{\"a\":1}").unwrap_err(),
+            InputError::UnknownJson
+        );
+        assert!(matches!(
+            parse_bundle(br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v9.9+json"}"#)
+                .unwrap_err(),
             InputError::UnsupportedMediaType(_)
         ));
         assert!(matches!(
-            parse_bundle(br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}"#).unwrap_err(),
+            parse_bundle(br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}"#)
+                .unwrap_err(),
             InputError::InvalidBundle(_)
         ));
         assert!(matches!(

@@ -27,9 +27,16 @@ pub use rekor::{LookupError, RekorLookup};
 pub enum EvidenceSource {
     /// A Sigstore or cosign bundle; `signature`/`certificate`, when given, must
     /// agree with a cosign bundle (cosign's rule).
-    Bundle { bundle: PathBuf, signature: Option<PathBuf>, certificate: Option<PathBuf> },
+    Bundle {
+        bundle: PathBuf,
+        signature: Option<PathBuf>,
+        certificate: Option<PathBuf>,
+    },
     /// cosign's detached files.
-    Detached { signature: PathBuf, certificate: PathBuf },
+    Detached {
+        signature: PathBuf,
+        certificate: PathBuf,
+    },
     /// Look beside the file: `FILE.sigstore.json`, `FILE.sigstore`, else
     /// `FILE.sig` + `FILE.crt`.
     Beside,
@@ -63,6 +70,8 @@ pub enum VerifyError {
     Policy(#[from] PolicyViolation),
     #[error("expected sha256 {expected} (from the bundle), file has {found}")]
     DigestMismatch { expected: String, found: String },
+    #[error("the transparency log entry is for another file: expected sha256 {expected} (from the log entry), file has {found}")]
+    LoggedDigestMismatch { expected: String, found: String },
     #[error("{what}")]
     Sigstore {
         what: &'static str,
@@ -93,8 +102,13 @@ pub enum VerifyError {
         source: InputError,
     },
     #[error("no signature found for {}: looked for {}", file.display(), looked_for.join(", "))]
-    NoEvidence { file: PathBuf, looked_for: Vec<String> },
-    #[error("a detached signature and certificate cannot be verified offline: the log entry is needed")]
+    NoEvidence {
+        file: PathBuf,
+        looked_for: Vec<String>,
+    },
+    #[error(
+        "a detached signature and certificate cannot be verified offline: the log entry is needed"
+    )]
     OfflineNeedsBundle,
     #[error("cannot look up the signature in the transparency log")]
     Lookup(#[source] LookupError),
@@ -109,6 +123,7 @@ impl VerifyError {
             self,
             VerifyError::Policy(_)
                 | VerifyError::DigestMismatch { .. }
+                | VerifyError::LoggedDigestMismatch { .. }
                 | VerifyError::Sigstore { .. }
                 | VerifyError::NotInLog { .. }
                 | VerifyError::CertificateDiffers
@@ -153,7 +168,13 @@ impl BlobVerifier {
             source_name: trust.source.to_string(),
             source: Box::new(source),
         })?;
-        Ok(BlobVerifier { verifier, trust, policy, offline: false, lookup: None })
+        Ok(BlobVerifier {
+            verifier,
+            trust,
+            policy,
+            offline: false,
+            lookup: None,
+        })
     }
 
     /// Never touch the network: detached signatures then fail with a clear error.
@@ -163,7 +184,11 @@ impl BlobVerifier {
     }
 
     /// Where to look up detached signatures; `handle` runs the requests.
-    pub fn with_rekor_lookup(mut self, lookup: RekorLookup, handle: tokio::runtime::Handle) -> Self {
+    pub fn with_rekor_lookup(
+        mut self,
+        lookup: RekorLookup,
+        handle: tokio::runtime::Handle,
+    ) -> Self {
         self.lookup = Some((lookup, handle));
         self
     }
@@ -171,7 +196,8 @@ impl BlobVerifier {
     /// Verify every job, `threads` at a time; results are in job order.
     pub fn verify_all(&self, jobs: &[Job], threads: usize) -> Vec<Result<Verified, VerifyError>> {
         let next = AtomicUsize::new(0);
-        let results: Vec<Mutex<Option<Result<Verified, VerifyError>>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+        let results: Vec<Mutex<Option<Result<Verified, VerifyError>>>> =
+            jobs.iter().map(|_| Mutex::new(None)).collect();
         std::thread::scope(|scope| {
             for _ in 0..threads.clamp(1, jobs.len().max(1)) {
                 scope.spawn(|| loop {
@@ -200,12 +226,19 @@ impl BlobVerifier {
         let digest = hash_file(&job.file)?;
         let (bundle, kind) = match evidence {
             Evidence::Bundle { bundle, kind } => (*bundle, kind),
-            Evidence::Detached(detached) => (self.find_log_entry(&detached, &digest)?, EvidenceKind::DetachedWithLogEntry),
+            Evidence::Detached(detached) => (
+                self.find_log_entry(&detached, &digest)?,
+                EvidenceKind::DetachedWithLogEntry,
+            ),
         };
         self.verify_bundle(&bundle, kind, &digest)
     }
 
-    fn find_log_entry(&self, detached: &Detached, digest: &Sha256Hash) -> Result<Bundle, VerifyError> {
+    fn find_log_entry(
+        &self,
+        detached: &Detached,
+        digest: &Sha256Hash,
+    ) -> Result<Bundle, VerifyError> {
         if self.offline {
             return Err(VerifyError::OfflineNeedsBundle);
         }
@@ -218,8 +251,13 @@ impl BlobVerifier {
         // cosign uses the earliest entry that verifies; so do we.
         let mut last_error = None;
         for entry in &entries {
-            let bundle = input::bundle_for_detached(detached, digest.as_bytes(), entry)
-                .map_err(|source| VerifyError::Malformed { what: "Rekor entry", path: PathBuf::from(lookup.url()), source })?;
+            let bundle = input::bundle_for_detached(detached, digest.as_bytes(), entry).map_err(
+                |source| VerifyError::Malformed {
+                    what: "Rekor entry",
+                    path: PathBuf::from(lookup.url()),
+                    source,
+                },
+            )?;
             match self.verify_bundle(&bundle, EvidenceKind::DetachedWithLogEntry, digest) {
                 Ok(_) => return Ok(bundle),
                 Err(e) => last_error = Some(e),
@@ -228,7 +266,12 @@ impl BlobVerifier {
         Err(last_error.unwrap_or(VerifyError::NotInLog { url: lookup.url() }))
     }
 
-    fn verify_bundle(&self, bundle: &Bundle, kind: EvidenceKind, digest: &Sha256Hash) -> Result<Verified, VerifyError> {
+    fn verify_bundle(
+        &self,
+        bundle: &Bundle,
+        kind: EvidenceKind,
+        digest: &Sha256Hash,
+    ) -> Result<Verified, VerifyError> {
         // Identity is checked below by `IdentityPolicy`, which also does
         // regexps and extensions; every cryptographic check stays on.
         let crypto_policy = VerificationPolicy::any_identity();
@@ -240,7 +283,9 @@ impl BlobVerifier {
             // Cannot happen with the policy above; fail closed if it ever does.
             return Err(VerifyError::Sigstore {
                 what: "verification skipped a check",
-                source: sigstore_verify::Error::InvalidBundle("certificate, SCT or log check did not run".into()),
+                source: sigstore_verify::Error::InvalidBundle(
+                    "certificate, SCT or log check did not run".into(),
+                ),
                 hint: None,
             });
         }
@@ -250,81 +295,180 @@ impl BlobVerifier {
             source: sigstore_verify::Error::InvalidBundle("missing certificate".into()),
             hint: None,
         })?;
-        self.policy.check(identity.as_deref(), result.issuer(), &certificate.ci_claims)?;
+        self.policy
+            .check(identity.as_deref(), result.issuer(), &certificate.ci_claims)?;
         Ok(Verified {
             sha256: digest.to_hex(),
             identity: identity.unwrap_or_default(),
             issuer: result.issuer().unwrap_or_default().to_string(),
             evidence: kind,
-            log_index: bundle.verification_material.tlog_entries.first().map(|e| e.log_index.get()),
+            log_index: bundle
+                .verification_material
+                .tlog_entries
+                .first()
+                .map(|e| e.log_index.get()),
             signed_at: result.verified_timestamps().iter().min().copied(),
         })
     }
 
+    fn lists_logs_of(&self, bundle: &Bundle) -> bool {
+        bundle
+            .verification_material
+            .tlog_entries
+            .iter()
+            .all(|entry| {
+                self.trust
+                    .root
+                    .tlogs
+                    .iter()
+                    .any(|log| log.log_id.key_id.as_bytes() == entry.log_id.key_id.as_bytes())
+            })
+    }
+
     /// Turn a sigstore-verify error into one that says what was expected and
     /// found, with a hint when the fix is likely.
-    fn explain(&self, error: sigstore_verify::Error, bundle: &Bundle, digest: &Sha256Hash) -> VerifyError {
+    fn explain(
+        &self,
+        error: sigstore_verify::Error,
+        bundle: &Bundle,
+        digest: &Sha256Hash,
+    ) -> VerifyError {
         use sigstore_verify::{CertificateError as C, Error as E, TransparencyLogError as T};
         let wrong_instance = Some(format!(
             "was it signed with another Sigstore instance? this check used {}; try --staging or --trusted-root",
             self.trust.source
         ));
+        // A log the root does not list explains most log failures: name it.
+        if matches!(error, E::TransparencyLog(_)) && !self.lists_logs_of(bundle) {
+            return VerifyError::Sigstore {
+                what: "the log entry is from a transparency log the trusted root does not list",
+                source: error,
+                hint: wrong_instance,
+            };
+        }
         let (what, hint) = match &error {
             E::ArtifactMismatch(_) => {
                 if let SignatureContent::MessageSignature(sig) = &bundle.content {
                     if let Some(expected) = &sig.message_digest {
-                        return VerifyError::DigestMismatch {
-                            expected: hex::encode(expected.digest.as_bytes()),
-                            found: digest.to_hex(),
-                        };
+                        if expected.digest.as_bytes() != digest.as_bytes() {
+                            return VerifyError::DigestMismatch {
+                                expected: hex::encode(expected.digest.as_bytes()),
+                                found: digest.to_hex(),
+                            };
+                        }
                     }
                 }
-                ("the bundle is for another file", None)
+                if let Some(logged) =
+                    logged_digest(bundle).filter(|logged| *logged != digest.to_hex())
+                {
+                    return VerifyError::LoggedDigestMismatch {
+                        expected: logged,
+                        found: digest.to_hex(),
+                    };
+                }
+                ("the signed data named in the bundle is not this file", None)
             }
-            E::SignatureInvalid(_) => ("the signature does not verify over the file with the certificate's key", None),
-            E::Certificate(C::ChainInvalid(_)) | E::Certificate(C::NoValidAuthority { .. }) => {
-                ("the certificate does not chain to a trusted Fulcio CA", wrong_instance)
-            }
-            E::Certificate(C::Sct(_)) => ("the certificate's SCT does not verify against a trusted CT log", wrong_instance),
-            E::Certificate(C::Expired { .. }) | E::Certificate(C::NotYetValid { .. }) => {
-                ("the signing time is outside the certificate's validity", None)
-            }
+            E::SignatureInvalid(_) => (
+                "the signature does not verify over the file with the certificate's key",
+                None,
+            ),
+            E::Certificate(C::ChainInvalid(_)) | E::Certificate(C::NoValidAuthority { .. }) => (
+                "the certificate does not chain to a trusted Fulcio CA",
+                wrong_instance,
+            ),
+            E::Certificate(C::Sct(_)) => (
+                "the certificate's SCT does not verify against a trusted CT log",
+                wrong_instance,
+            ),
+            E::Certificate(C::Expired { .. }) | E::Certificate(C::NotYetValid { .. }) => (
+                "the signing time is outside the certificate's validity",
+                None,
+            ),
             E::Certificate(_) => ("the certificate is invalid", None),
-            E::TransparencyLog(T::UnknownLog { .. }) => ("the log entry is from a log the trusted root does not list", wrong_instance),
-            E::TransparencyLog(T::EntryMismatch(_)) => ("the transparency log entry is for another signature, certificate or file", None),
-            E::TransparencyLog(T::InclusionPromise(_)) => ("the signed entry timestamp (SET) does not verify", None),
-            E::TransparencyLog(T::InclusionProof(_)) => ("the inclusion proof does not verify", None),
+            E::TransparencyLog(T::UnknownLog { .. }) => (
+                "the log entry is from a log the trusted root does not list",
+                wrong_instance,
+            ),
+            E::TransparencyLog(T::EntryMismatch(_)) => (
+                "the transparency log entry is for another signature, certificate or file",
+                None,
+            ),
+            E::TransparencyLog(T::InclusionPromise(_)) => {
+                ("the signed entry timestamp (SET) does not verify", None)
+            }
+            E::TransparencyLog(T::InclusionProof(_)) => {
+                ("the inclusion proof does not verify", None)
+            }
             E::TransparencyLog(T::Checkpoint(_)) => ("the log checkpoint does not verify", None),
-            E::TransparencyLog(T::IntegratedTime(_)) => ("the log's integrated time is not acceptable", None),
+            E::TransparencyLog(T::IntegratedTime(_)) => {
+                ("the log's integrated time is not acceptable", None)
+            }
             E::TransparencyLog(_) => ("the transparency log evidence is invalid", None),
             E::Timestamp(_) => ("no trusted signing time", None),
-            E::InvalidBundle(_) | E::Bundle(_) | E::UnsupportedBundle(_) => ("the bundle is not acceptable", None),
-            E::InvalidTrustRoot(_) | E::TrustRoot(_) | E::TrustedCertificate(_) => return VerifyError::Trust(error),
+            E::InvalidBundle(_) | E::Bundle(_) | E::UnsupportedBundle(_) => {
+                ("the bundle is not acceptable", None)
+            }
+            E::InvalidTrustRoot(_) | E::TrustRoot(_) | E::TrustedCertificate(_) => {
+                return VerifyError::Trust(error)
+            }
             _ => ("verification failed", None),
         };
-        VerifyError::Sigstore { what, source: error, hint }
+        VerifyError::Sigstore {
+            what,
+            source: error,
+            hint,
+        }
     }
 }
 
+/// The artifact digest a hashedrekord log entry records, as hex.
+fn logged_digest(bundle: &Bundle) -> Option<String> {
+    let entry = bundle.verification_material.tlog_entries.first()?;
+    let body: serde_json::Value =
+        serde_json::from_slice(entry.canonicalized_body.as_bytes()).ok()?;
+    let hash = body.pointer("/spec/data/hash/value")?.as_str()?;
+    Some(hash.to_ascii_lowercase())
+}
+
 fn hash_file(path: &Path) -> Result<Sha256Hash, VerifyError> {
-    let read_error = |source| VerifyError::Read { what: "file", path: path.to_path_buf(), source };
+    let read_error = |source| VerifyError::Read {
+        what: "file",
+        path: path.to_path_buf(),
+        source,
+    };
     let file = File::open(path).map_err(read_error)?;
     sigstore_crypto::sha256_reader(file).map_err(read_error)
 }
 
 fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, VerifyError> {
-    std::fs::read(path).map_err(|source| VerifyError::Read { what, path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| VerifyError::Read {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
-fn malformed<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(InputError) -> VerifyError + 'p {
-    move |source| VerifyError::Malformed { what, path: path.to_path_buf(), source }
+fn malformed<'p>(
+    what: &'static str,
+    path: &'p Path,
+) -> impl FnOnce(InputError) -> VerifyError + 'p {
+    move |source| VerifyError::Malformed {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Read and parse the evidence for one job.
 pub fn load_evidence(job: &Job) -> Result<Evidence, VerifyError> {
     match &job.evidence {
-        EvidenceSource::Bundle { bundle, signature, certificate } => {
-            let evidence = input::parse_bundle(&read("bundle", bundle)?).map_err(malformed("bundle", bundle))?;
+        EvidenceSource::Bundle {
+            bundle,
+            signature,
+            certificate,
+        } => {
+            let evidence = input::parse_bundle(&read("bundle", bundle)?)
+                .map_err(malformed("bundle", bundle))?;
             if signature.is_none() && certificate.is_none() {
                 return Ok(evidence);
             }
@@ -342,21 +486,27 @@ pub fn load_evidence(job: &Job) -> Result<Evidence, VerifyError> {
                 }
             };
             if let Some(path) = certificate {
-                let given = input::parse_certificate(&read("certificate", path)?).map_err(malformed("certificate", path))?;
+                let given = input::parse_certificate(&read("certificate", path)?)
+                    .map_err(malformed("certificate", path))?;
                 if given != bundle_certificate {
                     return Err(VerifyError::CertificateDiffers);
                 }
             }
             if let Some(path) = signature {
-                let given = input::parse_signature(&read("signature", path)?).map_err(malformed("signature", path))?;
+                let given = input::parse_signature(&read("signature", path)?)
+                    .map_err(malformed("signature", path))?;
                 if given != bundle_signature {
                     return Err(VerifyError::SignatureDiffers);
                 }
             }
             Ok(evidence)
         }
-        EvidenceSource::Detached { signature, certificate } => Ok(Evidence::Detached(Detached {
-            signature: input::parse_signature(&read("signature", signature)?).map_err(malformed("signature", signature))?,
+        EvidenceSource::Detached {
+            signature,
+            certificate,
+        } => Ok(Evidence::Detached(Detached {
+            signature: input::parse_signature(&read("signature", signature)?)
+                .map_err(malformed("signature", signature))?,
             certificate: input::parse_certificate(&read("certificate", certificate)?)
                 .map_err(malformed("certificate", certificate))?,
         })),
@@ -369,14 +519,27 @@ pub fn load_evidence(job: &Job) -> Result<Evidence, VerifyError> {
             for suffix in [".sigstore.json", ".sigstore"] {
                 let path = beside(suffix);
                 if path.exists() {
-                    let source = EvidenceSource::Bundle { bundle: path, signature: None, certificate: None };
-                    return load_evidence(&Job { file: job.file.clone(), evidence: source });
+                    let source = EvidenceSource::Bundle {
+                        bundle: path,
+                        signature: None,
+                        certificate: None,
+                    };
+                    return load_evidence(&Job {
+                        file: job.file.clone(),
+                        evidence: source,
+                    });
                 }
             }
             let (signature, certificate) = (beside(".sig"), beside(".crt"));
             if signature.exists() && certificate.exists() {
-                let source = EvidenceSource::Detached { signature, certificate };
-                return load_evidence(&Job { file: job.file.clone(), evidence: source });
+                let source = EvidenceSource::Detached {
+                    signature,
+                    certificate,
+                };
+                return load_evidence(&Job {
+                    file: job.file.clone(),
+                    evidence: source,
+                });
             }
             Err(VerifyError::NoEvidence {
                 file: job.file.clone(),
@@ -395,6 +558,42 @@ fn cosign_parts(bundle: &Bundle) -> (Vec<u8>, Vec<u8>) {
         SignatureContent::MessageSignature(sig) => sig.signature.as_bytes().to_vec(),
         _ => Vec::new(),
     };
-    let certificate = bundle.signing_certificate().map(|c| c.as_bytes().to_vec()).unwrap_or_default();
+    let certificate = bundle
+        .signing_certificate()
+        .map(|c| c.as_bytes().to_vec())
+        .unwrap_or_default();
     (signature, certificate)
+}
+
+/// The claims of a signing certificate, read without verifying it: for showing
+/// who a certificate names and for checking a policy against it.
+#[derive(Debug, Clone)]
+pub struct CertificateClaims {
+    pub identity: Option<String>,
+    pub issuer: Option<String>,
+    claims: sigstore_crypto::FulcioCiClaims,
+}
+
+impl CertificateClaims {
+    /// Check `policy` against these claims. This says nothing about whether
+    /// the certificate is genuine; `BlobVerifier` establishes that.
+    pub fn check(&self, policy: &IdentityPolicy) -> Result<(), PolicyViolation> {
+        policy.check(
+            self.identity.as_deref(),
+            self.issuer.as_deref(),
+            &self.claims,
+        )
+    }
+}
+
+/// Read a certificate in any form `--certificate` accepts (PEM or base64 of PEM).
+pub fn inspect_certificate(bytes: &[u8]) -> Result<CertificateClaims, InputError> {
+    let der = input::parse_certificate(bytes)?;
+    let info = sigstore_crypto::parse_certificate_info(&sigstore_types::DerCertificate::from(der))
+        .map_err(|e| InputError::BadCertificate(e.to_string()))?;
+    Ok(CertificateClaims {
+        identity: info.identity.map(|san| san.as_str().to_string()),
+        issuer: info.issuer,
+        claims: info.ci_claims,
+    })
 }

@@ -16,8 +16,8 @@ use crate::diagnostics::UsageError;
 pub enum Matcher {
     Exact(String),
     Pattern {
-        /// What the user wrote.
-        pattern: String,
+        /// How the pattern is shown in messages.
+        shown: String,
         /// The pattern anchored to the whole value.
         anchored: Regex,
         /// The pattern as written, only to explain a partial match.
@@ -32,10 +32,12 @@ impl Matcher {
 
     pub fn pattern(flag: &str, pattern: &str) -> Result<Self, UsageError> {
         let compile = |re: &str| {
-            Regex::new(re).map_err(|e| UsageError::new(format!("{flag} is not a valid regular expression: {e}")))
+            Regex::new(re).map_err(|e| {
+                UsageError::new(format!("{flag} is not a valid regular expression: {e}"))
+            })
         };
         Ok(Matcher::Pattern {
-            pattern: pattern.to_string(),
+            shown: format!("/{pattern}/"),
             anchored: compile(&format!("^(?:{pattern})$"))?,
             unanchored: compile(pattern)?,
         })
@@ -51,7 +53,7 @@ impl Matcher {
     fn describe(&self) -> String {
         match self {
             Matcher::Exact(expected) => expected.clone(),
-            Matcher::Pattern { pattern, .. } => format!("matching /{pattern}/ (whole value)"),
+            Matcher::Pattern { shown, .. } => format!("matching {shown} (whole value)"),
         }
     }
 }
@@ -94,7 +96,9 @@ impl Extension {
             Extension::BuildConfigDigest => "build config digest",
             Extension::BuildTrigger => "build trigger",
             Extension::RunInvocationUri => "run invocation URI",
-            Extension::SourceRepositoryVisibilityAtSigning => "source repository visibility at signing",
+            Extension::SourceRepositoryVisibilityAtSigning => {
+                "source repository visibility at signing"
+            }
             Extension::DeploymentEnvironment => "deployment environment",
             Extension::TokenSubject => "token subject",
         }
@@ -131,12 +135,16 @@ impl Extension {
             Extension::SourceRepositoryRef => &claims.source_repository_ref,
             Extension::SourceRepositoryIdentifier => &claims.source_repository_identifier,
             Extension::SourceRepositoryOwnerUri => &claims.source_repository_owner_uri,
-            Extension::SourceRepositoryOwnerIdentifier => &claims.source_repository_owner_identifier,
+            Extension::SourceRepositoryOwnerIdentifier => {
+                &claims.source_repository_owner_identifier
+            }
             Extension::BuildConfigUri => &claims.build_config_uri,
             Extension::BuildConfigDigest => &claims.build_config_digest,
             Extension::BuildTrigger => &claims.build_trigger,
             Extension::RunInvocationUri => &claims.run_invocation_uri,
-            Extension::SourceRepositoryVisibilityAtSigning => &claims.source_repository_visibility_at_signing,
+            Extension::SourceRepositoryVisibilityAtSigning => {
+                &claims.source_repository_visibility_at_signing
+            }
             Extension::DeploymentEnvironment => &claims.deployment_environment,
             Extension::TokenSubject => &claims.token_subject,
         };
@@ -157,7 +165,12 @@ pub struct IdentityPolicy {
 
 impl IdentityPolicy {
     pub fn new(identity: Matcher, issuer: Matcher) -> Self {
-        IdentityPolicy { identity, issuer, extensions: Vec::new(), gitlab: None }
+        IdentityPolicy {
+            identity,
+            issuer,
+            extensions: Vec::new(),
+            gitlab: None,
+        }
     }
 
     /// The policy for a GitLab project's CI, as Fulcio names it. Without a ref,
@@ -169,9 +182,10 @@ impl IdentityPolicy {
                 let prefix = regex::escape(&signer.identity_prefix());
                 let pattern = format!("{prefix}refs/(heads|tags)/.+");
                 Matcher::Pattern {
-                    anchored: Regex::new(&format!("^(?:{pattern})$")).expect("escaped prefix is a valid regex"),
+                    anchored: Regex::new(&format!("^(?:{pattern})$"))
+                        .expect("escaped prefix is a valid regex"),
                     unanchored: Regex::new(&pattern).expect("escaped prefix is a valid regex"),
-                    pattern,
+                    shown: format!("{}refs/heads/* or refs/tags/*", signer.identity_prefix()),
                 }
             }
         };
@@ -229,8 +243,8 @@ impl IdentityPolicy {
             return None;
         }
         match &self.identity {
-            Matcher::Pattern { unanchored, pattern, .. } if unanchored.is_match(found) => Some(format!(
-                "/{pattern}/ matches only part of {found}; gl-sign matches patterns against the whole \
+            Matcher::Pattern { unanchored, shown, .. } if unanchored.is_match(found) => Some(format!(
+                "{shown} matches only part of {found}; gl-sign matches patterns against the whole \
                  identity (cosign does not), so add .* where any text may follow"
             )),
             Matcher::Exact(expected) if collapse_slashes(expected) == collapse_slashes(found) => Some(format!(
@@ -250,11 +264,13 @@ impl IdentityPolicy {
 
 fn issuer_hint(expected: &Matcher, found: &str) -> Option<String> {
     match expected {
-        Matcher::Exact(e) if e.trim_end_matches('/') == found.trim_end_matches('/') => {
-            Some(format!("issuers are compared exactly; the certificate says {found}"))
-        }
-        Matcher::Pattern { unanchored, pattern, .. } if unanchored.is_match(found) => Some(format!(
-            "/{pattern}/ matches only part of {found}; patterns must match the whole issuer"
+        Matcher::Exact(e) if e.trim_end_matches('/') == found.trim_end_matches('/') => Some(
+            format!("issuers are compared exactly; the certificate says {found}"),
+        ),
+        Matcher::Pattern {
+            unanchored, shown, ..
+        } if unanchored.is_match(found) => Some(format!(
+            "{shown} matches only part of {found}; patterns must match the whole issuer"
         )),
         _ => None,
     }
@@ -278,20 +294,34 @@ fn collapse_slashes(value: &str) -> String {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PolicyViolation {
     #[error("expected identity {expected}, certificate has {}", found.as_deref().unwrap_or("no identity"))]
-    Identity { expected: String, found: Option<String>, hint: Option<String> },
+    Identity {
+        expected: String,
+        found: Option<String>,
+        hint: Option<String>,
+    },
     #[error("expected issuer {expected}, certificate has {}", found.as_deref().unwrap_or("no issuer"))]
-    Issuer { expected: String, found: Option<String>, hint: Option<String> },
+    Issuer {
+        expected: String,
+        found: Option<String>,
+        hint: Option<String>,
+    },
     #[error(
         "expected {} ({}) {expected}, certificate has {}",
         extension.name(), extension.oid(), found.as_deref().unwrap_or("no such extension")
     )]
-    Extension { extension: Extension, expected: String, found: Option<String> },
+    Extension {
+        extension: Extension,
+        expected: String,
+        found: Option<String>,
+    },
 }
 
 impl PolicyViolation {
     pub fn hint(&self) -> Option<String> {
         match self {
-            PolicyViolation::Identity { hint, .. } | PolicyViolation::Issuer { hint, .. } => hint.clone(),
+            PolicyViolation::Identity { hint, .. } | PolicyViolation::Issuer { hint, .. } => {
+                hint.clone()
+            }
             PolicyViolation::Extension { .. } => None,
         }
     }
@@ -311,11 +341,23 @@ mod tests {
     fn exact_identity_and_issuer() {
         let p = IdentityPolicy::new(Matcher::exact(ID), Matcher::exact("https://gitlab.com"));
         assert!(check(&p, ID, "https://gitlab.com").is_ok());
-        let e = check(&p, "https://gitlab.com/g/other//.gitlab-ci.yml@refs/heads/main", "https://gitlab.com").unwrap_err();
-        assert!(e.to_string().starts_with(&format!("expected identity {ID}, certificate has https://gitlab.com/g/other")));
+        let e = check(
+            &p,
+            "https://gitlab.com/g/other//.gitlab-ci.yml@refs/heads/main",
+            "https://gitlab.com",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with(&format!(
+            "expected identity {ID}, certificate has https://gitlab.com/g/other"
+        )));
         let e = check(&p, ID, "https://gitlab.example").unwrap_err();
-        assert_eq!(e.to_string(), "expected issuer https://gitlab.com, certificate has https://gitlab.example");
-        let e = p.check(None, Some("https://gitlab.com"), &FulcioCiClaims::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "expected issuer https://gitlab.com, certificate has https://gitlab.example"
+        );
+        let e = p
+            .check(None, Some("https://gitlab.com"), &FulcioCiClaims::default())
+            .unwrap_err();
         assert!(e.to_string().ends_with("certificate has no identity"));
     }
 
@@ -340,8 +382,16 @@ mod tests {
         let evil = "https://evil.example/gitlab.com/g/p";
         assert!(check(&p, evil, "https://gitlab.com").is_err());
         let p = IdentityPolicy::new(
-            Matcher::pattern("--certificate-identity-regexp", "https://gitlab\\.com/g/p//.*").unwrap(),
-            Matcher::pattern("--certificate-oidc-issuer-regexp", "https://gitlab\\.(com|example)").unwrap(),
+            Matcher::pattern(
+                "--certificate-identity-regexp",
+                "https://gitlab\\.com/g/p//.*",
+            )
+            .unwrap(),
+            Matcher::pattern(
+                "--certificate-oidc-issuer-regexp",
+                "https://gitlab\\.(com|example)",
+            )
+            .unwrap(),
         );
         assert!(check(&p, ID, "https://gitlab.com").is_ok());
         assert!(check(&p, ID, "https://gitlab.community").is_err());
@@ -350,13 +400,34 @@ mod tests {
 
     #[test]
     fn gitlab_policy_without_ref_accepts_branches_and_tags_only() {
-        let signer = GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", None).unwrap();
+        let signer =
+            GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", None).unwrap();
         let p = IdentityPolicy::for_gitlab(signer);
         assert!(check(&p, ID, "https://gitlab.com").is_ok());
-        assert!(check(&p, "https://gitlab.com/g/p//.gitlab-ci.yml@refs/tags/v1.0", "https://gitlab.com").is_ok());
-        assert!(check(&p, "https://gitlab.com/g/p//.gitlab-ci.yml@refs/merge-requests/1", "https://gitlab.com").is_err());
-        assert!(check(&p, "https://gitlab.com/g/p//other.yml@refs/heads/main", "https://gitlab.com").is_err());
-        assert!(check(&p, "https://gitlab.com/g/p2//.gitlab-ci.yml@refs/heads/main", "https://gitlab.com").is_err());
+        assert!(check(
+            &p,
+            "https://gitlab.com/g/p//.gitlab-ci.yml@refs/tags/v1.0",
+            "https://gitlab.com"
+        )
+        .is_ok());
+        assert!(check(
+            &p,
+            "https://gitlab.com/g/p//.gitlab-ci.yml@refs/merge-requests/1",
+            "https://gitlab.com"
+        )
+        .is_err());
+        assert!(check(
+            &p,
+            "https://gitlab.com/g/p//other.yml@refs/heads/main",
+            "https://gitlab.com"
+        )
+        .is_err());
+        assert!(check(
+            &p,
+            "https://gitlab.com/g/p2//.gitlab-ci.yml@refs/heads/main",
+            "https://gitlab.com"
+        )
+        .is_err());
     }
 
     #[test]
@@ -365,14 +436,18 @@ mod tests {
         claims.source_repository_ref = Some("refs/heads/main".into());
         let p = IdentityPolicy::new(Matcher::exact(ID), Matcher::exact("https://gitlab.com"))
             .with_extension(Extension::SourceRepositoryRef, "refs/tags/v1");
-        let e = p.check(Some(ID), Some("https://gitlab.com"), &claims).unwrap_err();
+        let e = p
+            .check(Some(ID), Some("https://gitlab.com"), &claims)
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "expected source repository ref (1.3.6.1.4.1.57264.1.14) refs/tags/v1, certificate has refs/heads/main"
         );
         let p = IdentityPolicy::new(Matcher::exact(ID), Matcher::exact("https://gitlab.com"))
             .with_extension(Extension::RunnerEnvironment, "gitlab-hosted");
-        let e = p.check(Some(ID), Some("https://gitlab.com"), &claims).unwrap_err();
+        let e = p
+            .check(Some(ID), Some("https://gitlab.com"), &claims)
+            .unwrap_err();
         assert!(e.to_string().ends_with("certificate has no such extension"));
     }
 }

@@ -28,7 +28,11 @@ pub enum LookupError {
         source: reqwest::Error,
     },
     #[error("{url} answered {status}: {body}")]
-    Status { url: String, status: u16, body: String },
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("{url} answered with something that is not a Rekor v1 search result: {detail}")]
     BadResponse { url: String, detail: String },
 }
@@ -43,7 +47,11 @@ pub struct RekorLookup {
 
 impl RekorLookup {
     pub fn new(client: reqwest::Client, base_url: &str, http: HttpSettings) -> Self {
-        RekorLookup { client, base_url: base_url.trim_end_matches('/').to_string(), http }
+        RekorLookup {
+            client,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            http,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -52,7 +60,11 @@ impl RekorLookup {
 
     /// Log entries for exactly this digest, signature and certificate, earliest
     /// first. An empty list means the log does not know the signature.
-    pub async fn find(&self, detached: &Detached, digest: &[u8; 32]) -> Result<Vec<TransparencyLogEntry>, LookupError> {
+    pub async fn find(
+        &self,
+        detached: &Detached,
+        digest: &[u8; 32],
+    ) -> Result<Vec<TransparencyLogEntry>, LookupError> {
         let url = format!("{}/api/v1/log/entries/retrieve", self.base_url);
         let shown = redact_url(&url);
         let proposed = json!({
@@ -70,13 +82,18 @@ impl RekorLookup {
         let response = with_retries(&self.http, || async {
             let response = self.client.post(&url).json(&query).send().await?;
             // 5xx and 429 become errors so the retry policy sees them.
-            if response.status().is_server_error() || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            if response.status().is_server_error()
+                || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
+            {
                 return response.error_for_status();
             }
             Ok(response)
         })
         .await
-        .map_err(|source| LookupError::Request { url: shown.clone(), source })?;
+        .map_err(|source| LookupError::Request {
+            url: shown.clone(),
+            source,
+        })?;
 
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
@@ -85,10 +102,17 @@ impl RekorLookup {
         let body = response
             .bytes()
             .await
-            .map_err(|source| LookupError::Request { url: shown.clone(), source })?;
+            .map_err(|source| LookupError::Request {
+                url: shown.clone(),
+                source,
+            })?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body);
-            return Err(LookupError::Status { url: shown, status: status.as_u16(), body: text.chars().take(300).collect() });
+            return Err(LookupError::Status {
+                url: shown,
+                status: status.as_u16(),
+                body: text.chars().take(300).collect(),
+            });
         }
         parse_search_result(&body).map_err(|detail| LookupError::BadResponse { url: shown, detail })
     }
@@ -96,11 +120,16 @@ impl RekorLookup {
 
 /// Parse `[{uuid: entry}, …]`, keeping entries whose UUID is their leaf hash.
 fn parse_search_result(body: &[u8]) -> Result<Vec<TransparencyLogEntry>, String> {
-    let maps: Vec<BTreeMap<String, serde_json::Value>> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let maps: Vec<BTreeMap<String, serde_json::Value>> =
+        serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let mut entries = Vec::new();
     for (uuid, value) in maps.into_iter().flatten() {
-        let entry: LogEntry = serde_json::from_value(value).map_err(|e| format!("entry {uuid}: {e}"))?;
-        let leaf = Sha256::new().chain_update([0u8]).chain_update(entry.body.as_bytes()).finalize();
+        let entry: LogEntry =
+            serde_json::from_value(value).map_err(|e| format!("entry {uuid}: {e}"))?;
+        let leaf = Sha256::new()
+            .chain_update([0u8])
+            .chain_update(entry.body.as_bytes())
+            .finalize();
         // Sharded logs prefix the 64-hex leaf hash with a 16-hex tree ID.
         if !uuid.to_ascii_lowercase().ends_with(&hex::encode(leaf)) {
             continue;

@@ -1,0 +1,9 @@
+//! gl-sign integration tests: one binary, one module per topic.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cases;
+mod cli;
+mod forms;
+mod tamper;

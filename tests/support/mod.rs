@@ -1,0 +1,78 @@
+//! What the integration tests share: the binary, the vectors, and local
+//! services on 127.0.0.1 that the tests start themselves.
+
+#![allow(dead_code)]
+
+pub mod pki;
+pub mod rekor;
+pub mod vectors;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The gl-sign binary under test.
+pub fn gl_sign() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gl-sign"));
+    // Tests must not depend on the developer's or CI's environment.
+    cmd.env_remove("SIGSTORE_ID_TOKEN").env("NO_COLOR", "1");
+    cmd
+}
+
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// Exit code, stdout and stderr of a finished run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Run {
+            code: output
+                .status
+                .code()
+                .expect("gl-sign was killed by a signal (a panic aborts?)"),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    let run: Run = cmd.output().expect("gl-sign runs").into();
+    assert!(
+        !run.stderr.contains("panicked"),
+        "gl-sign panicked:\n{}",
+        run.stderr
+    );
+    run
+}
+
+/// Assert exit code and that the combined output contains every fragment.
+#[track_caller]
+pub fn assert_run(run: &Run, code: i32, fragments: &[&str]) {
+    assert_eq!(
+        run.code, code,
+        "exit code\n--- stdout\n{}--- stderr\n{}",
+        run.stdout, run.stderr
+    );
+    let all = run.all();
+    for fragment in fragments {
+        assert!(
+            all.contains(fragment),
+            "missing {fragment:?} in\n--- stdout\n{}--- stderr\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
