@@ -224,6 +224,16 @@ impl BlobVerifier {
         // Hash once, streaming, in constant memory; the digest serves the
         // signature check, the log lookup and the messages.
         let digest = hash_file(&job.file)?;
+        self.verify_evidence(evidence, *digest.as_bytes())
+    }
+
+    /// Verify already-parsed evidence for a file whose sha256 is known.
+    pub fn verify_evidence(
+        &self,
+        evidence: Evidence,
+        sha256: [u8; 32],
+    ) -> Result<Verified, VerifyError> {
+        let digest = Sha256Hash::from(sha256);
         let (bundle, kind) = match evidence {
             Evidence::Bundle { bundle, kind } => (*bundle, kind),
             Evidence::Detached(detached) => (
