@@ -13,5 +13,6 @@ pub mod commands;
 pub mod diagnostics;
 pub mod exit;
 pub mod http;
+pub mod sign;
 pub mod trust;
 pub mod verify;

@@ -12,7 +12,7 @@ use crate::exit::ExitStatus;
 use crate::http::{self, HttpSettings};
 use crate::trust::{TrustMaterial, TrustSource};
 use crate::verify::{
-    BlobVerifier, EvidenceSource, Extension, IdentityPolicy, Job, Matcher, RekorLookup, VerifyError,
+    BlobVerifier, EvidenceSource, Extension, IdentityPolicy, Job, Matcher, RekorLog, VerifyError,
 };
 
 pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
@@ -35,7 +35,7 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
         let settings = HttpSettings::default();
         let client = http::sigstore_client(&settings)?;
         verifier = verifier.with_rekor_lookup(
-            RekorLookup::new(client, &rekor_url, settings),
+            RekorLog::new(client, &rekor_url, settings),
             runtime.handle().clone(),
         );
     }

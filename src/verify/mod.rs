@@ -20,7 +20,7 @@ use sigstore_verify::{VerificationPolicy, Verifier};
 use crate::trust::{TrustError, TrustMaterial};
 pub use input::{Detached, Evidence, EvidenceKind, InputError};
 pub use policy::{Extension, IdentityPolicy, Matcher, PolicyViolation};
-pub use rekor::{LookupError, RekorLookup};
+pub use rekor::{RekorError, RekorLog};
 
 /// Where one file's signature comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +111,7 @@ pub enum VerifyError {
     )]
     OfflineNeedsBundle,
     #[error("cannot look up the signature in the transparency log")]
-    Lookup(#[source] LookupError),
+    Lookup(#[source] RekorError),
     #[error("the trust material cannot be used")]
     Trust(#[source] sigstore_verify::Error),
 }
@@ -159,7 +159,7 @@ pub struct BlobVerifier {
     trust: TrustMaterial,
     policy: IdentityPolicy,
     offline: bool,
-    lookup: Option<(RekorLookup, tokio::runtime::Handle)>,
+    lookup: Option<(RekorLog, tokio::runtime::Handle)>,
 }
 
 impl BlobVerifier {
@@ -186,7 +186,7 @@ impl BlobVerifier {
     /// Where to look up detached signatures; `handle` runs the requests.
     pub fn with_rekor_lookup(
         mut self,
-        lookup: RekorLookup,
+        lookup: RekorLog,
         handle: tokio::runtime::Handle,
     ) -> Self {
         self.lookup = Some((lookup, handle));

@@ -1,4 +1,5 @@
-//! Finding the Rekor entry for a detached `.sig`/`.crt`, as cosign does.
+//! A Rekor v1 log: creating hashedrekord entries (signing) and finding the
+//! entry for a detached `.sig`/`.crt` (verifying), as cosign does both.
 //!
 //! cosign (`FindTlogEntry`, pkg/cosign/tlog.go) posts the *proposed* hashedrekord
 //! entry to `/api/v1/log/entries/retrieve`, so Rekor matches digest, signature
@@ -20,7 +21,7 @@ use super::input::{certificate_pem, Detached};
 use crate::http::{redact_url, with_retries, HttpSettings};
 
 #[derive(Debug, thiserror::Error)]
-pub enum LookupError {
+pub enum RekorError {
     #[error("request to {url} failed")]
     Request {
         url: String,
@@ -33,21 +34,23 @@ pub enum LookupError {
         status: u16,
         body: String,
     },
-    #[error("{url} answered with something that is not a Rekor v1 search result: {detail}")]
+    #[error("{url} answered with something that is not a Rekor v1 entry: {detail}")]
     BadResponse { url: String, detail: String },
+    #[error("{url} says the entry exists but did not say where (no Location header or UUID)")]
+    ConflictWithoutLocation { url: String },
 }
 
 /// A Rekor v1 log to search.
 #[derive(Debug, Clone)]
-pub struct RekorLookup {
+pub struct RekorLog {
     client: reqwest::Client,
     base_url: String,
     http: HttpSettings,
 }
 
-impl RekorLookup {
+impl RekorLog {
     pub fn new(client: reqwest::Client, base_url: &str, http: HttpSettings) -> Self {
-        RekorLookup {
+        RekorLog {
             client,
             base_url: base_url.trim_end_matches('/').to_string(),
             http,
@@ -60,85 +63,150 @@ impl RekorLookup {
 
     /// Log entries for exactly this digest, signature and certificate, earliest
     /// first. An empty list means the log does not know the signature.
-    pub async fn find(
-        &self,
-        detached: &Detached,
-        digest: &[u8; 32],
-    ) -> Result<Vec<TransparencyLogEntry>, LookupError> {
+    pub async fn find(&self, detached: &Detached, digest: &[u8; 32]) -> Result<Vec<TransparencyLogEntry>, RekorError> {
         let url = format!("{}/api/v1/log/entries/retrieve", self.base_url);
+        let query = json!({"entries": [proposed_hashedrekord(detached, digest)]});
+        let (status, body) = self.send(|| self.client.post(&url).json(&query), &url).await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
         let shown = redact_url(&url);
-        let proposed = json!({
-            "apiVersion": "0.0.1",
-            "kind": "hashedrekord",
-            "spec": {
-                "data": {"hash": {"algorithm": "sha256", "value": hex::encode(digest)}},
-                "signature": {
-                    "content": STANDARD.encode(&detached.signature),
-                    "publicKey": {"content": STANDARD.encode(certificate_pem(&detached.certificate))},
-                },
-            },
-        });
-        let query = json!({"entries": [proposed]});
+        if !status.is_success() {
+            return Err(status_error(shown, status, &body));
+        }
+        let maps: Vec<BTreeMap<String, serde_json::Value>> =
+            serde_json::from_slice(&body).map_err(|e| RekorError::BadResponse { url: shown.clone(), detail: e.to_string() })?;
+        let mut entries = Vec::new();
+        for map in maps {
+            entries.extend(entries_from_map(map).map_err(|detail| RekorError::BadResponse { url: shown.clone(), detail })?);
+        }
+        entries.sort_by_key(|e| e.integrated_time);
+        Ok(entries)
+    }
+
+    /// Add a hashedrekord entry. If the log already has it (409, for example
+    /// after a retry whose first answer was lost), fetch and return that one.
+    /// Returns the entry and whether it already existed.
+    pub async fn create(&self, detached: &Detached, digest: &[u8; 32]) -> Result<(TransparencyLogEntry, bool), RekorError> {
+        let url = format!("{}/api/v1/log/entries", self.base_url);
+        let shown = redact_url(&url);
+        let proposed = proposed_hashedrekord(detached, digest);
         let response = with_retries(&self.http, || async {
-            let response = self.client.post(&url).json(&query).send().await?;
-            // 5xx and 429 become errors so the retry policy sees them.
-            if response.status().is_server_error()
-                || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
-            {
+            let response = self.client.post(&url).json(&proposed).send().await?;
+            if response.status().is_server_error() || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
                 return response.error_for_status();
             }
             Ok(response)
         })
         .await
-        .map_err(|source| LookupError::Request {
-            url: shown.clone(),
-            source,
-        })?;
-
+        .map_err(|source| RekorError::Request { url: shown.clone(), source })?;
         let status = response.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(Vec::new());
+        let location = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = response.bytes().await.map_err(|source| RekorError::Request { url: shown.clone(), source })?;
+        if status == reqwest::StatusCode::CONFLICT {
+            let uuid = location
+                .as_deref()
+                .and_then(|l| l.rsplit('/').next())
+                .map(str::to_string)
+                .or_else(|| uuid_in_message(&body))
+                .ok_or(RekorError::ConflictWithoutLocation { url: shown })?;
+            return Ok((self.get(&uuid).await?, true));
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| LookupError::Request {
-                url: shown.clone(),
-                source,
-            })?;
         if !status.is_success() {
-            let text = String::from_utf8_lossy(&body);
-            return Err(LookupError::Status {
-                url: shown,
-                status: status.as_u16(),
-                body: text.chars().take(300).collect(),
-            });
+            return Err(status_error(shown, status, &body));
         }
-        parse_search_result(&body).map_err(|detail| LookupError::BadResponse { url: shown, detail })
+        Ok((single_entry(&shown, &body)?, false))
+    }
+
+    /// The entry with this UUID, with a current inclusion proof.
+    pub async fn get(&self, uuid: &str) -> Result<TransparencyLogEntry, RekorError> {
+        if !uuid.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(RekorError::BadResponse { url: self.url(), detail: format!("bad entry UUID {uuid:?}") });
+        }
+        let url = format!("{}/api/v1/log/entries/{uuid}", self.base_url);
+        let (status, body) = self.send(|| self.client.get(&url), &url).await?;
+        let shown = redact_url(&url);
+        if !status.is_success() {
+            return Err(status_error(shown, status, &body));
+        }
+        single_entry(&shown, &body)
+    }
+
+    /// Send with retries on 5xx, 429 and connection failures.
+    async fn send(
+        &self,
+        request: impl Fn() -> reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), RekorError> {
+        let shown = redact_url(url);
+        let response = with_retries(&self.http, || async {
+            let response = request().send().await?;
+            if response.status().is_server_error() || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                return response.error_for_status();
+            }
+            Ok(response)
+        })
+        .await
+        .map_err(|source| RekorError::Request { url: shown.clone(), source })?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|source| RekorError::Request { url: shown, source })?;
+        Ok((status, body.to_vec()))
     }
 }
 
-/// Parse `[{uuid: entry}, …]`, keeping entries whose UUID is their leaf hash.
-fn parse_search_result(body: &[u8]) -> Result<Vec<TransparencyLogEntry>, String> {
-    let maps: Vec<BTreeMap<String, serde_json::Value>> =
-        serde_json::from_slice(body).map_err(|e| e.to_string())?;
+/// The hashedrekord v0.0.1 entry cosign proposes (pkg/cosign/tlog.go `rekorEntry`):
+/// the certificate PEM goes in `publicKey.content`.
+fn proposed_hashedrekord(detached: &Detached, digest: &[u8; 32]) -> serde_json::Value {
+    json!({
+        "apiVersion": "0.0.1",
+        "kind": "hashedrekord",
+        "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": hex::encode(digest)}},
+            "signature": {
+                "content": STANDARD.encode(&detached.signature),
+                "publicKey": {"content": STANDARD.encode(certificate_pem(&detached.certificate))},
+            },
+        },
+    })
+}
+
+fn status_error(url: String, status: reqwest::StatusCode, body: &[u8]) -> RekorError {
+    let text = String::from_utf8_lossy(body);
+    RekorError::Status { url, status: status.as_u16(), body: text.chars().take(300).collect() }
+}
+
+/// Rekor's 409 message ends with the existing entry's UUID.
+fn uuid_in_message(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let message = value.get("message")?.as_str()?;
+    let last = message.split_whitespace().last()?;
+    (last.len() >= 64 && last.chars().all(|c| c.is_ascii_hexdigit())).then(|| last.to_string())
+}
+
+/// The one entry of a `{uuid: entry}` answer.
+fn single_entry(url: &str, body: &[u8]) -> Result<TransparencyLogEntry, RekorError> {
+    let bad = |detail: String| RekorError::BadResponse { url: url.to_string(), detail };
+    let map: BTreeMap<String, serde_json::Value> = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    let count = map.len();
+    let mut entries = entries_from_map(map).map_err(bad)?;
+    if count != 1 || entries.len() != 1 {
+        return Err(bad(format!("expected one entry whose UUID is its leaf hash, got {count}")));
+    }
+    Ok(entries.remove(0))
+}
+
+/// Entries of one `{uuid: entry}` map whose UUID is their RFC 6962 leaf hash.
+fn entries_from_map(map: BTreeMap<String, serde_json::Value>) -> Result<Vec<TransparencyLogEntry>, String> {
     let mut entries = Vec::new();
-    for (uuid, value) in maps.into_iter().flatten() {
-        let entry: LogEntry =
-            serde_json::from_value(value).map_err(|e| format!("entry {uuid}: {e}"))?;
-        let leaf = Sha256::new()
-            .chain_update([0u8])
-            .chain_update(entry.body.as_bytes())
-            .finalize();
+    for (uuid, value) in map {
+        let entry: LogEntry = serde_json::from_value(value).map_err(|e| format!("entry {uuid}: {e}"))?;
+        let leaf = Sha256::new().chain_update([0u8]).chain_update(entry.body.as_bytes()).finalize();
         // Sharded logs prefix the 64-hex leaf hash with a 16-hex tree ID.
         if !uuid.to_ascii_lowercase().ends_with(&hex::encode(leaf)) {
             continue;
         }
-        let entry = entry
-            .to_bundle_entry(KindVersion::HashedRekordV001)
-            .map_err(|e| format!("entry {uuid}: {e}"))?;
+        let entry = entry.to_bundle_entry(KindVersion::HashedRekordV001).map_err(|e| format!("entry {uuid}: {e}"))?;
         entries.push(entry);
     }
-    entries.sort_by_key(|e| e.integrated_time);
     Ok(entries)
 }
