@@ -75,6 +75,12 @@ pub fn hint_of(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::trust::TrustError>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::sign::SignError>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::sign::TokenError>() {
+        return e.hint();
+    }
     None
 }
 

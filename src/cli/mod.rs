@@ -1,11 +1,13 @@
 //! clap types only. Commands turn these into settings; the library never sees them.
 
 mod shared;
+mod sign_blob;
 mod verify_blob;
 
 use clap::{Parser, Subcommand};
 
 pub use shared::{IdentityPolicyArgs, OutputArgs, OutputFormat, TrustArgs};
+pub use sign_blob::SignBlobArgs;
 pub use verify_blob::VerifyBlobArgs;
 
 /// Sign, verify and publish Python packages from GitLab CI with Sigstore.
@@ -18,6 +20,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Keyless-sign files with Sigstore: one certificate, one log entry per file.
+    SignBlob(SignBlobArgs),
     /// Verify files against Sigstore bundles or cosign signatures, offline by default.
     #[command(visible_alias = "verify")]
     VerifyBlob(VerifyBlobArgs),

@@ -32,6 +32,8 @@ pub use token::{IdentityToken, TokenError};
 pub struct Services {
     pub fulcio_url: String,
     pub rekor_url: String,
+    /// RFC 3161 timestamp authority, optional with Rekor v1.
+    pub tsa_url: Option<String>,
 }
 
 pub const PUBLIC_GOOD_FULCIO: &str = "https://fulcio.sigstore.dev";
@@ -125,6 +127,12 @@ pub enum SignError {
         #[source]
         source: VerifyError,
     },
+    #[error("cannot get a timestamp from {url}")]
+    Timestamp {
+        url: String,
+        #[source]
+        source: sigstore_tsa::Error,
+    },
     #[error("cannot sign: {0}")]
     Key(String),
     #[error(transparent)]
@@ -210,12 +218,22 @@ impl BlobSigner {
         reporter.certificate(&token.expected_identity(), not_after);
 
         let rekor = RekorLog::new(self.client.clone(), &self.settings.services.rekor_url, self.settings.http.clone());
+        let tsa = match &self.settings.services.tsa_url {
+            Some(url) => Some(Arc::new((
+                sigstore_tsa::TimestampClient::builder(url.clone())
+                    .with_http_client(self.client.clone())
+                    .build()
+                    .map_err(|source| SignError::Timestamp { url: http::redact_url(url), source })?,
+                http::redact_url(url),
+            ))),
+            None => None,
+        };
         let limit = Arc::new(tokio::sync::Semaphore::new(self.settings.parallel_uploads.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         for (index, (job, digest)) in pending.into_iter().enumerate() {
             let signature = key.sign_digest(&digest).map_err(|e| SignError::Key(e.to_string()))?;
             let detached = Detached { signature: signature.as_bytes().to_vec(), certificate: certificate.clone() };
-            let (rekor, limit, verifier) = (rekor.clone(), limit.clone(), verifier.clone());
+            let (rekor, limit, verifier, tsa) = (rekor.clone(), limit.clone(), verifier.clone(), tsa.clone());
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await.expect("the semaphore is never closed");
                 if jiff::Timestamp::now() >= not_after {
@@ -225,7 +243,18 @@ impl BlobSigner {
                     .create(&detached, digest.as_bytes())
                     .await
                     .map_err(|source| SignError::Rekor { file: job.file.clone(), source })?;
-                let bundle = build_bundle(&detached, &digest, entry)?;
+                let timestamp = match &tsa {
+                    Some(tsa) => {
+                        let (client, url) = tsa.as_ref();
+                        let token = client
+                            .timestamp_signature(&SignatureBytes::from(detached.signature.clone()))
+                            .await
+                            .map_err(|source| SignError::Timestamp { url: url.clone(), source })?;
+                        Some(token)
+                    }
+                    None => None,
+                };
+                let bundle = build_bundle(&detached, &digest, entry, timestamp);
                 // The log's answer and Fulcio's certificate, checked as a verifier would.
                 let evidence = Evidence::Bundle { bundle: Box::new(bundle.clone()), kind: EvidenceKind::SigstoreBundle };
                 let verified = tokio::task::block_in_place(|| verifier.verify_evidence(evidence, *digest.as_bytes()))
@@ -315,13 +344,20 @@ fn certificate_not_after(der: &[u8]) -> Result<jiff::Timestamp, SignError> {
         .map_err(|e| SignError::BadCertificate(crate::verify::InputError::BadCertificate(e.to_string())))
 }
 
-fn build_bundle(detached: &Detached, digest: &Sha256Hash, entry: sigstore_types::TransparencyLogEntry) -> Result<Bundle, SignError> {
-    let bundle = sigstore_bundle::BundleV03::with_certificate_and_signature(
+fn build_bundle(
+    detached: &Detached,
+    digest: &Sha256Hash,
+    entry: sigstore_types::TransparencyLogEntry,
+    timestamp: Option<sigstore_types::TimestampToken>,
+) -> Bundle {
+    let mut bundle = sigstore_bundle::BundleV03::with_certificate_and_signature(
         DerCertificate::from(detached.certificate.clone()),
         SignatureBytes::from(detached.signature.clone()),
         *digest,
     )
-    .with_tlog_entry(entry)
-    .into_bundle();
-    Ok(bundle)
+    .with_tlog_entry(entry);
+    if let Some(timestamp) = timestamp {
+        bundle = bundle.with_rfc3161_timestamp(timestamp);
+    }
+    bundle.into_bundle()
 }
