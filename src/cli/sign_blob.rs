@@ -3,16 +3,23 @@ use std::path::PathBuf;
 use clap::Args;
 
 #[derive(Debug, Clone, Args)]
-#[command(after_help = "Writes FILE.sig (base64 DER signature), FILE.crt (PEM certificate) and FILE.sigstore.json \
+#[command(
+    after_help = "Writes FILE.sig (base64 DER signature), FILE.crt (PEM certificate) and FILE.sigstore.json \
 (Sigstore bundle v0.3) for each FILE. One certificate signs all files. Files whose existing bundle already verifies \
-for the token's identity are kept, so a failed run can simply be re-run.\n\nExit status: 0 all signed, 2 any failure.")]
+for the token's identity are kept, so a failed run can simply be re-run.\n\nExit status: 0 all signed, 2 any failure."
+)]
 pub struct SignBlobArgs {
     /// Files to sign
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
     /// OIDC identity token (a JWT, or a file holding one) [default: $SIGSTORE_ID_TOKEN]
-    #[arg(long, value_name = "JWT|PATH", env = "SIGSTORE_ID_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "JWT|PATH",
+        env = "SIGSTORE_ID_TOKEN",
+        hide_env_values = true
+    )]
     pub identity_token: Option<String>,
 
     /// Fulcio URL [default: https://fulcio.sigstore.dev]

@@ -22,7 +22,11 @@ pub enum FulcioError {
         source: reqwest::Error,
     },
     #[error("{url} refused the request ({status}): {message}")]
-    Refused { url: String, status: u16, message: String },
+    Refused {
+        url: String,
+        status: u16,
+        message: String,
+    },
     #[error("{url} answered with something that is not a signing certificate: {detail}")]
     BadResponse { url: String, detail: String },
     #[error("cannot create the proof of possession: {0}")]
@@ -56,8 +60,13 @@ pub async fn request_certificate(
 ) -> Result<Vec<u8>, FulcioError> {
     let url = format!("{}/api/v2/signingCert", fulcio_url.trim_end_matches('/'));
     let shown = redact_url(&url);
-    let public_key = key.public_key_der().map_err(|e| FulcioError::Key(e.to_string()))?.to_pem();
-    let proof = key.sign(token.proof_subject().as_bytes()).map_err(|e| FulcioError::Key(e.to_string()))?;
+    let public_key = key
+        .public_key_der()
+        .map_err(|e| FulcioError::Key(e.to_string()))?
+        .to_pem();
+    let proof = key
+        .sign(token.proof_subject().as_bytes())
+        .map_err(|e| FulcioError::Key(e.to_string()))?;
     let body = json!({
         "credentials": {"oidcIdentityToken": token.expose()},
         "publicKeyRequest": {
@@ -67,25 +76,47 @@ pub async fn request_certificate(
     });
     let response = with_retries(http, || async {
         let response = client.post(&url).json(&body).send().await?;
-        if response.status().is_server_error() || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        if response.status().is_server_error()
+            || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
+        {
             return response.error_for_status();
         }
         Ok(response)
     })
     .await
-    .map_err(|source| FulcioError::Request { url: shown.clone(), source })?;
+    .map_err(|source| FulcioError::Request {
+        url: shown.clone(),
+        source,
+    })?;
     let status = response.status();
-    let bytes = response.bytes().await.map_err(|source| FulcioError::Request { url: shown.clone(), source })?;
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|source| FulcioError::Request {
+            url: shown.clone(),
+            source,
+        })?;
     if !status.is_success() {
         // Fulcio answers {"code":…,"message":…}; fall back to the raw text.
         let text = String::from_utf8_lossy(&bytes);
         let message = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
-            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+            .and_then(|v| {
+                v.get("message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| text.chars().take(300).collect());
-        return Err(FulcioError::Refused { url: shown, status: status.as_u16(), message });
+        return Err(FulcioError::Refused {
+            url: shown,
+            status: status.as_u16(),
+            message,
+        });
     }
-    let bad = |detail: String| FulcioError::BadResponse { url: shown.clone(), detail };
+    let bad = |detail: String| FulcioError::BadResponse {
+        url: shown.clone(),
+        detail,
+    };
     let response: Response = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
     let Some(chain) = response.signed_certificate_embedded_sct else {
         let detail = if response.signed_certificate_detached_sct.is_some() {
@@ -95,7 +126,11 @@ pub async fn request_certificate(
         };
         return Err(bad(detail.into()));
     };
-    let leaf = chain.chain.certificates.first().ok_or_else(|| bad("empty certificate chain".into()))?;
+    let leaf = chain
+        .chain
+        .certificates
+        .first()
+        .ok_or_else(|| bad("empty certificate chain".into()))?;
     let block = pem::parse(leaf).map_err(|e| bad(format!("leaf is not PEM: {e}")))?;
     if block.tag() != "CERTIFICATE" {
         return Err(bad(format!("leaf is a PEM {} block", block.tag())));

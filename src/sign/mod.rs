@@ -20,8 +20,8 @@ use sigstore_types::{Bundle, DerCertificate, Sha256Hash, SignatureBytes};
 use crate::http::{self, HttpSettings};
 use crate::trust::{TrustError, TrustMaterial};
 use crate::verify::{
-    BlobVerifier, Detached, Evidence, EvidenceKind, EvidenceSource, IdentityPolicy, Job, Matcher, RekorError, RekorLog,
-    VerifyError,
+    BlobVerifier, Detached, Evidence, EvidenceKind, EvidenceSource, IdentityPolicy, Job, Matcher,
+    RekorError, RekorLog, VerifyError,
 };
 pub use fulcio::FulcioError;
 pub use output::{certificate_file_contents, OutputError};
@@ -52,7 +52,10 @@ pub struct Outputs {
 impl Outputs {
     /// `FILE.sig`, `FILE.crt`, `FILE.sigstore.json`, beside FILE or in `dir`.
     pub fn beside(file: &Path, dir: Option<&Path>) -> Outputs {
-        let name = file.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
         let base = match dir {
             Some(dir) => dir.join(&name),
             None => file.to_path_buf(),
@@ -62,7 +65,11 @@ impl Outputs {
             path.push(suffix);
             PathBuf::from(path)
         };
-        Outputs { signature: with(".sig"), certificate: with(".crt"), bundle: with(".sigstore.json") }
+        Outputs {
+            signature: with(".sig"),
+            certificate: with(".crt"),
+            bundle: with(".sigstore.json"),
+        }
     }
 }
 
@@ -109,12 +116,17 @@ pub enum SignError {
     },
     #[error("cannot get a signing certificate")]
     Fulcio(#[source] FulcioError),
-    #[error("Fulcio issued a certificate for {found}, expected {expected} (from the identity token)")]
+    #[error(
+        "Fulcio issued a certificate for {found}, expected {expected} (from the identity token)"
+    )]
     WrongIdentity { expected: String, found: String },
     #[error("Fulcio's certificate is unusable")]
     BadCertificate(#[source] crate::verify::InputError),
     #[error("the signing certificate expired at {not_after}, before {} was logged; nothing was written for it", file.display())]
-    CertificateExpired { file: PathBuf, not_after: jiff::Timestamp },
+    CertificateExpired {
+        file: PathBuf,
+        not_after: jiff::Timestamp,
+    },
     #[error("cannot log the signature of {} in Rekor", file.display())]
     Rekor {
         file: PathBuf,
@@ -172,7 +184,11 @@ pub struct BlobSigner {
 impl BlobSigner {
     pub fn new(settings: SignSettings, trust: TrustMaterial) -> Result<Self, SignError> {
         let client = http::sigstore_client(&settings.http)?;
-        Ok(BlobSigner { settings, trust, client })
+        Ok(BlobSigner {
+            settings,
+            trust,
+            client,
+        })
     }
 
     /// The verifier that every output must satisfy: exactly the identity and
@@ -217,49 +233,93 @@ impl BlobSigner {
         let not_after = certificate_not_after(&certificate)?;
         reporter.certificate(&token.expected_identity(), not_after);
 
-        let rekor = RekorLog::new(self.client.clone(), &self.settings.services.rekor_url, self.settings.http.clone());
+        let rekor = RekorLog::new(
+            self.client.clone(),
+            &self.settings.services.rekor_url,
+            self.settings.http.clone(),
+        );
         let tsa = match &self.settings.services.tsa_url {
             Some(url) => Some(Arc::new((
                 sigstore_tsa::TimestampClient::builder(url.clone())
                     .with_http_client(self.client.clone())
                     .build()
-                    .map_err(|source| SignError::Timestamp { url: http::redact_url(url), source })?,
+                    .map_err(|source| SignError::Timestamp {
+                        url: http::redact_url(url),
+                        source,
+                    })?,
                 http::redact_url(url),
             ))),
             None => None,
         };
-        let limit = Arc::new(tokio::sync::Semaphore::new(self.settings.parallel_uploads.max(1)));
+        let limit = Arc::new(tokio::sync::Semaphore::new(
+            self.settings.parallel_uploads.max(1),
+        ));
         let mut tasks = tokio::task::JoinSet::new();
         for (index, (job, digest)) in pending.into_iter().enumerate() {
-            let signature = key.sign_digest(&digest).map_err(|e| SignError::Key(e.to_string()))?;
-            let detached = Detached { signature: signature.as_bytes().to_vec(), certificate: certificate.clone() };
-            let (rekor, limit, verifier, tsa) = (rekor.clone(), limit.clone(), verifier.clone(), tsa.clone());
+            let signature = key
+                .sign_digest(&digest)
+                .map_err(|e| SignError::Key(e.to_string()))?;
+            let detached = Detached {
+                signature: signature.as_bytes().to_vec(),
+                certificate: certificate.clone(),
+            };
+            let (rekor, limit, verifier, tsa) =
+                (rekor.clone(), limit.clone(), verifier.clone(), tsa.clone());
             tasks.spawn(async move {
-                let _permit = limit.acquire_owned().await.expect("the semaphore is never closed");
-                if jiff::Timestamp::now() >= not_after {
-                    return Err(SignError::CertificateExpired { file: job.file.clone(), not_after });
-                }
-                let (entry, existed) = rekor
-                    .create(&detached, digest.as_bytes())
+                let _permit = limit
+                    .acquire_owned()
                     .await
-                    .map_err(|source| SignError::Rekor { file: job.file.clone(), source })?;
+                    .expect("the semaphore is never closed");
+                if jiff::Timestamp::now() >= not_after {
+                    return Err(SignError::CertificateExpired {
+                        file: job.file.clone(),
+                        not_after,
+                    });
+                }
+                let (entry, existed) =
+                    rekor
+                        .create(&detached, digest.as_bytes())
+                        .await
+                        .map_err(|source| SignError::Rekor {
+                            file: job.file.clone(),
+                            source,
+                        })?;
                 let timestamp = match &tsa {
                     Some(tsa) => {
                         let (client, url) = tsa.as_ref();
                         let token = client
                             .timestamp_signature(&SignatureBytes::from(detached.signature.clone()))
                             .await
-                            .map_err(|source| SignError::Timestamp { url: url.clone(), source })?;
+                            .map_err(|source| SignError::Timestamp {
+                                url: url.clone(),
+                                source,
+                            })?;
                         Some(token)
                     }
                     None => None,
                 };
                 let bundle = build_bundle(&detached, &digest, entry, timestamp);
                 // The log's answer and Fulcio's certificate, checked as a verifier would.
-                let evidence = Evidence::Bundle { bundle: Box::new(bundle.clone()), kind: EvidenceKind::SigstoreBundle };
-                let verified = tokio::task::block_in_place(|| verifier.verify_evidence(evidence, *digest.as_bytes()))
-                    .map_err(|source| SignError::SelfCheck { file: job.file.clone(), source })?;
-                Ok((index, job, digest, detached, bundle, verified.log_index, existed))
+                let evidence = Evidence::Bundle {
+                    bundle: Box::new(bundle.clone()),
+                    kind: EvidenceKind::SigstoreBundle,
+                };
+                let verified = tokio::task::block_in_place(|| {
+                    verifier.verify_evidence(evidence, *digest.as_bytes())
+                })
+                .map_err(|source| SignError::SelfCheck {
+                    file: job.file.clone(),
+                    source,
+                })?;
+                Ok((
+                    index,
+                    job,
+                    digest,
+                    detached,
+                    bundle,
+                    verified.log_index,
+                    existed,
+                ))
             });
         }
         let mut logged = Vec::new();
@@ -276,8 +336,18 @@ impl BlobSigner {
         logged.sort_by_key(|(index, ..)| *index);
         for (_, job, digest, detached, bundle, log_index, existed) in logged {
             reporter.logged(&job.file, log_index.unwrap_or_default(), existed);
-            output::write_all(&job.outputs, &detached, &bundle, self.settings.b64_certificate)?;
-            done.push(Signed { file: job.file, sha256: digest.to_hex(), outputs: job.outputs, log_index });
+            output::write_all(
+                &job.outputs,
+                &detached,
+                &bundle,
+                self.settings.b64_certificate,
+            )?;
+            done.push(Signed {
+                file: job.file,
+                sha256: digest.to_hex(),
+                outputs: job.outputs,
+                log_index,
+            });
         }
         match first_error {
             Some(e) => Err(e),
@@ -285,40 +355,73 @@ impl BlobSigner {
         }
     }
 
-    async fn certificate(&self, token: &IdentityToken, key: &KeyPair) -> Result<Vec<u8>, SignError> {
-        let der = fulcio::request_certificate(&self.client, &self.settings.http, &self.settings.services.fulcio_url, token, key)
-            .await
-            .map_err(SignError::Fulcio)?;
+    async fn certificate(
+        &self,
+        token: &IdentityToken,
+        key: &KeyPair,
+    ) -> Result<Vec<u8>, SignError> {
+        let der = fulcio::request_certificate(
+            &self.client,
+            &self.settings.http,
+            &self.settings.services.fulcio_url,
+            token,
+            key,
+        )
+        .await
+        .map_err(SignError::Fulcio)?;
         // Refuse a certificate for someone else before signing anything with it.
-        let claims = crate::verify::inspect_certificate(crate::verify::input::certificate_pem(&der).as_bytes())
-            .map_err(SignError::BadCertificate)?;
+        let claims = crate::verify::inspect_certificate(
+            crate::verify::input::certificate_pem(&der).as_bytes(),
+        )
+        .map_err(SignError::BadCertificate)?;
         let expected = token.expected_identity();
-        let found = claims.identity.clone().unwrap_or_else(|| "no identity".into());
+        let found = claims
+            .identity
+            .clone()
+            .unwrap_or_else(|| "no identity".into());
         if found != expected {
             return Err(SignError::WrongIdentity { expected, found });
         }
         let issuer = claims.issuer.clone().unwrap_or_else(|| "no issuer".into());
         if issuer != token.claims().iss {
-            return Err(SignError::WrongIdentity { expected: format!("issuer {}", token.claims().iss), found: format!("issuer {issuer}") });
+            return Err(SignError::WrongIdentity {
+                expected: format!("issuer {}", token.claims().iss),
+                found: format!("issuer {issuer}"),
+            });
         }
         Ok(der)
     }
 
     /// An existing bundle that verifies for this identity is kept; its `.sig`
     /// and `.crt` are rewritten from it, in case they were lost.
-    fn keep_existing(&self, verifier: &BlobVerifier, job: &SignJob, digest: &Sha256Hash) -> Result<Option<Signed>, SignError> {
+    fn keep_existing(
+        &self,
+        verifier: &BlobVerifier,
+        job: &SignJob,
+        digest: &Sha256Hash,
+    ) -> Result<Option<Signed>, SignError> {
         if !job.outputs.bundle.exists() {
             return Ok(None);
         }
         let probe = Job {
             file: job.file.clone(),
-            evidence: EvidenceSource::Bundle { bundle: job.outputs.bundle.clone(), signature: None, certificate: None },
+            evidence: EvidenceSource::Bundle {
+                bundle: job.outputs.bundle.clone(),
+                signature: None,
+                certificate: None,
+            },
         };
         let Ok(Evidence::Bundle { bundle, .. }) = crate::verify::load_evidence(&probe) else {
             return Ok(None);
         };
-        let evidence = Evidence::Bundle { bundle: bundle.clone(), kind: EvidenceKind::SigstoreBundle };
-        if verifier.verify_evidence(evidence, *digest.as_bytes()).is_err() {
+        let evidence = Evidence::Bundle {
+            bundle: bundle.clone(),
+            kind: EvidenceKind::SigstoreBundle,
+        };
+        if verifier
+            .verify_evidence(evidence, *digest.as_bytes())
+            .is_err()
+        {
             return Ok(None);
         }
         let (Some(certificate), sigstore_types::SignatureContent::MessageSignature(signature)) =
@@ -326,22 +429,35 @@ impl BlobSigner {
         else {
             return Ok(None);
         };
-        let detached = Detached { signature: signature.signature.as_bytes().to_vec(), certificate: certificate.as_bytes().to_vec() };
+        let detached = Detached {
+            signature: signature.signature.as_bytes().to_vec(),
+            certificate: certificate.as_bytes().to_vec(),
+        };
         output::write_detached(&job.outputs, &detached, self.settings.b64_certificate)?;
-        Ok(Some(Signed { file: job.file.clone(), sha256: digest.to_hex(), outputs: job.outputs.clone(), log_index: None }))
+        Ok(Some(Signed {
+            file: job.file.clone(),
+            sha256: digest.to_hex(),
+            outputs: job.outputs.clone(),
+            log_index: None,
+        }))
     }
 }
 
 fn hash(path: &Path) -> Result<Sha256Hash, SignError> {
-    let read = |source| SignError::Read { path: path.to_path_buf(), source };
+    let read = |source| SignError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     sigstore_crypto::sha256_reader(std::fs::File::open(path).map_err(read)?).map_err(read)
 }
 
 fn certificate_not_after(der: &[u8]) -> Result<jiff::Timestamp, SignError> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| SignError::BadCertificate(crate::verify::InputError::BadCertificate(e.to_string())))?;
-    jiff::Timestamp::from_second(cert.validity().not_after.timestamp())
-        .map_err(|e| SignError::BadCertificate(crate::verify::InputError::BadCertificate(e.to_string())))
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| {
+        SignError::BadCertificate(crate::verify::InputError::BadCertificate(e.to_string()))
+    })?;
+    jiff::Timestamp::from_second(cert.validity().not_after.timestamp()).map_err(|e| {
+        SignError::BadCertificate(crate::verify::InputError::BadCertificate(e.to_string()))
+    })
 }
 
 fn build_bundle(

@@ -29,10 +29,20 @@ pub fn certificate_file_contents(der: &[u8], b64: bool) -> String {
     }
 }
 
-pub(super) fn write_detached(outputs: &super::Outputs, detached: &Detached, b64_certificate: bool) -> Result<(), OutputError> {
+pub(super) fn write_detached(
+    outputs: &super::Outputs,
+    detached: &Detached,
+    b64_certificate: bool,
+) -> Result<(), OutputError> {
     // `.sig` is base64 of the DER signature with no newline, as cosign writes it.
-    write_atomic(&outputs.signature, STANDARD.encode(&detached.signature).as_bytes())?;
-    write_atomic(&outputs.certificate, certificate_file_contents(&detached.certificate, b64_certificate).as_bytes())
+    write_atomic(
+        &outputs.signature,
+        STANDARD.encode(&detached.signature).as_bytes(),
+    )?;
+    write_atomic(
+        &outputs.certificate,
+        certificate_file_contents(&detached.certificate, b64_certificate).as_bytes(),
+    )
 }
 
 pub(super) fn write_all(
@@ -50,12 +60,18 @@ pub(super) fn write_all(
 }
 
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), OutputError> {
-    let error = |source| OutputError { path: path.to_path_buf(), source };
+    let error = |source| OutputError {
+        path: path.to_path_buf(),
+        source,
+    };
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let mut file = tempfile::Builder::new().prefix(".gl-sign-").tempfile_in(dir).map_err(error)?;
+    let mut file = tempfile::Builder::new()
+        .prefix(".gl-sign-")
+        .tempfile_in(dir)
+        .map_err(error)?;
     file.write_all(contents).map_err(error)?;
     file.as_file().sync_all().map_err(error)?;
     file.persist(path).map_err(|e| error(e.error))?;
@@ -75,6 +91,9 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let missing = dir.path().join("no-such-dir/f.sig");
-        assert!(write_atomic(&missing, b"x").unwrap_err().to_string().contains("no-such-dir"));
+        assert!(write_atomic(&missing, b"x")
+            .unwrap_err()
+            .to_string()
+            .contains("no-such-dir"));
     }
 }

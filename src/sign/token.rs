@@ -55,9 +55,17 @@ pub enum TokenError {
     #[error("the identity token is not a JWT: {0}")]
     Malformed(String),
     #[error("the identity token expired at {exp} (now {now}); GitLab tokens live as long as the job's timeout")]
-    Expired { exp: jiff::Timestamp, now: jiff::Timestamp },
-    #[error("the identity token is not valid before {nbf} (now {now}); check this machine's clock")]
-    NotYetValid { nbf: jiff::Timestamp, now: jiff::Timestamp },
+    Expired {
+        exp: jiff::Timestamp,
+        now: jiff::Timestamp,
+    },
+    #[error(
+        "the identity token is not valid before {nbf} (now {now}); check this machine's clock"
+    )]
+    NotYetValid {
+        nbf: jiff::Timestamp,
+        now: jiff::Timestamp,
+    },
     #[error("the identity token's audience is {found:?}, expected \"sigstore\"")]
     WrongAudience { found: Vec<String> },
 }
@@ -84,18 +92,24 @@ impl IdentityToken {
     pub fn parse(jwt: &str, now: jiff::Timestamp) -> Result<Self, TokenError> {
         let jwt = jwt.trim();
         let mut parts = jwt.split('.');
-        let (Some(_header), Some(payload), Some(_signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(_header), Some(payload), Some(_signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(TokenError::Malformed("expected three dot-separated parts".into()));
+            return Err(TokenError::Malformed(
+                "expected three dot-separated parts".into(),
+            ));
         };
         let payload = URL_SAFE_NO_PAD
             .decode(payload.trim_end_matches('='))
             .map_err(|_| TokenError::Malformed("the payload is not base64url".into()))?;
-        let claims: TokenClaims =
-            serde_json::from_slice(&payload).map_err(|e| TokenError::Malformed(format!("claims: {e}")))?;
+        let claims: TokenClaims = serde_json::from_slice(&payload)
+            .map_err(|e| TokenError::Malformed(format!("claims: {e}")))?;
         let at = |secs: i64| jiff::Timestamp::from_second(secs).unwrap_or(jiff::Timestamp::MAX);
         if now.as_second() >= claims.exp + LEEWAY_SECONDS {
-            return Err(TokenError::Expired { exp: at(claims.exp), now });
+            return Err(TokenError::Expired {
+                exp: at(claims.exp),
+                now,
+            });
         }
         if let Some(nbf) = claims.nbf {
             if now.as_second() + LEEWAY_SECONDS < nbf {
@@ -105,7 +119,10 @@ impl IdentityToken {
         if !claims.aud.iter().any(|aud| aud == SIGSTORE_AUDIENCE) {
             return Err(TokenError::WrongAudience { found: claims.aud });
         }
-        Ok(IdentityToken { jwt: jwt.to_string(), claims })
+        Ok(IdentityToken {
+            jwt: jwt.to_string(),
+            claims,
+        })
     }
 
     pub fn claims(&self) -> &TokenClaims {
@@ -118,7 +135,10 @@ impl IdentityToken {
         if let Some(uri) = &self.claims.ci_config_ref_uri {
             return format!("https://{uri}");
         }
-        self.claims.email.clone().unwrap_or_else(|| self.claims.sub.clone())
+        self.claims
+            .email
+            .clone()
+            .unwrap_or_else(|| self.claims.sub.clone())
     }
 
     /// What the proof of possession signs: the email, else `sub` (Fulcio's
@@ -139,7 +159,10 @@ impl IdentityToken {
 
 impl fmt::Debug for IdentityToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IdentityToken").field("jwt", &"<redacted>").field("claims", &self.claims).finish()
+        f.debug_struct("IdentityToken")
+            .field("jwt", &"<redacted>")
+            .field("claims", &self.claims)
+            .finish()
     }
 }
 
@@ -149,7 +172,12 @@ mod tests {
 
     fn jwt(claims: serde_json::Value) -> String {
         let enc = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
-        format!("{}.{}.{}", enc(br#"{"alg":"RS256"}"#), enc(claims.to_string().as_bytes()), enc(b"sig"))
+        format!(
+            "{}.{}.{}",
+            enc(br#"{"alg":"RS256"}"#),
+            enc(claims.to_string().as_bytes()),
+            enc(b"sig")
+        )
     }
 
     fn now() -> jiff::Timestamp {
@@ -167,24 +195,51 @@ mod tests {
     fn gitlab_token_gives_the_fulcio_identity_and_hides_the_jwt() {
         let raw = gitlab("sigstore".into(), 1_800_000_300, 1_799_999_995);
         let token = IdentityToken::parse(&raw, now()).unwrap();
-        assert_eq!(token.expected_identity(), "https://gitlab.com/g/p//.gitlab-ci.yml@refs/heads/main");
-        assert_eq!(token.proof_subject(), "project_path:g/p:ref_type:branch:ref:main");
+        assert_eq!(
+            token.expected_identity(),
+            "https://gitlab.com/g/p//.gitlab-ci.yml@refs/heads/main"
+        );
+        assert_eq!(
+            token.proof_subject(),
+            "project_path:g/p:ref_type:branch:ref:main"
+        );
         assert!(!format!("{token:?}").contains(&raw));
         assert!(!format!("{token:?}").contains(raw.split('.').nth(1).unwrap()));
         // An array audience containing sigstore is fine.
-        assert!(IdentityToken::parse(&gitlab(serde_json::json!(["x", "sigstore"]), 1_800_000_300, 0), now()).is_ok());
+        assert!(IdentityToken::parse(
+            &gitlab(serde_json::json!(["x", "sigstore"]), 1_800_000_300, 0),
+            now()
+        )
+        .is_ok());
     }
 
     #[test]
     fn refuses_expired_early_wrong_audience_and_garbage() {
-        let expired = IdentityToken::parse(&gitlab("sigstore".into(), 1_799_999_000, 0), now()).unwrap_err();
+        let expired =
+            IdentityToken::parse(&gitlab("sigstore".into(), 1_799_999_000, 0), now()).unwrap_err();
         assert!(matches!(expired, TokenError::Expired { .. }));
-        let early = IdentityToken::parse(&gitlab("sigstore".into(), 1_800_009_000, 1_800_001_000), now()).unwrap_err();
+        let early = IdentityToken::parse(
+            &gitlab("sigstore".into(), 1_800_009_000, 1_800_001_000),
+            now(),
+        )
+        .unwrap_err();
         assert!(matches!(early, TokenError::NotYetValid { .. }));
-        let aud = IdentityToken::parse(&gitlab("pypi".into(), 1_800_000_300, 0), now()).unwrap_err();
-        assert_eq!(aud, TokenError::WrongAudience { found: vec!["pypi".into()] });
+        let aud =
+            IdentityToken::parse(&gitlab("pypi".into(), 1_800_000_300, 0), now()).unwrap_err();
+        assert_eq!(
+            aud,
+            TokenError::WrongAudience {
+                found: vec!["pypi".into()]
+            }
+        );
         assert!(aud.hint().unwrap().contains("aud: sigstore"));
-        assert!(matches!(IdentityToken::parse("not-a-jwt", now()).unwrap_err(), TokenError::Malformed(_)));
-        assert!(matches!(IdentityToken::parse("a.b!.c", now()).unwrap_err(), TokenError::Malformed(_)));
+        assert!(matches!(
+            IdentityToken::parse("not-a-jwt", now()).unwrap_err(),
+            TokenError::Malformed(_)
+        ));
+        assert!(matches!(
+            IdentityToken::parse("a.b!.c", now()).unwrap_err(),
+            TokenError::Malformed(_)
+        ));
     }
 }

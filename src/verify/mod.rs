@@ -184,11 +184,7 @@ impl BlobVerifier {
     }
 
     /// Where to look up detached signatures; `handle` runs the requests.
-    pub fn with_rekor_lookup(
-        mut self,
-        lookup: RekorLog,
-        handle: tokio::runtime::Handle,
-    ) -> Self {
+    pub fn with_rekor_lookup(mut self, lookup: RekorLog, handle: tokio::runtime::Handle) -> Self {
         self.lookup = Some((lookup, handle));
         self
     }

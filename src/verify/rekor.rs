@@ -63,10 +63,16 @@ impl RekorLog {
 
     /// Log entries for exactly this digest, signature and certificate, earliest
     /// first. An empty list means the log does not know the signature.
-    pub async fn find(&self, detached: &Detached, digest: &[u8; 32]) -> Result<Vec<TransparencyLogEntry>, RekorError> {
+    pub async fn find(
+        &self,
+        detached: &Detached,
+        digest: &[u8; 32],
+    ) -> Result<Vec<TransparencyLogEntry>, RekorError> {
         let url = format!("{}/api/v1/log/entries/retrieve", self.base_url);
         let query = json!({"entries": [proposed_hashedrekord(detached, digest)]});
-        let (status, body) = self.send(|| self.client.post(&url).json(&query), &url).await?;
+        let (status, body) = self
+            .send(|| self.client.post(&url).json(&query), &url)
+            .await?;
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(Vec::new());
         }
@@ -74,11 +80,19 @@ impl RekorLog {
         if !status.is_success() {
             return Err(status_error(shown, status, &body));
         }
-        let maps: Vec<BTreeMap<String, serde_json::Value>> =
-            serde_json::from_slice(&body).map_err(|e| RekorError::BadResponse { url: shown.clone(), detail: e.to_string() })?;
+        let maps: Vec<BTreeMap<String, serde_json::Value>> = serde_json::from_slice(&body)
+            .map_err(|e| RekorError::BadResponse {
+                url: shown.clone(),
+                detail: e.to_string(),
+            })?;
         let mut entries = Vec::new();
         for map in maps {
-            entries.extend(entries_from_map(map).map_err(|detail| RekorError::BadResponse { url: shown.clone(), detail })?);
+            entries.extend(
+                entries_from_map(map).map_err(|detail| RekorError::BadResponse {
+                    url: shown.clone(),
+                    detail,
+                })?,
+            );
         }
         entries.sort_by_key(|e| e.integrated_time);
         Ok(entries)
@@ -87,22 +101,41 @@ impl RekorLog {
     /// Add a hashedrekord entry. If the log already has it (409, for example
     /// after a retry whose first answer was lost), fetch and return that one.
     /// Returns the entry and whether it already existed.
-    pub async fn create(&self, detached: &Detached, digest: &[u8; 32]) -> Result<(TransparencyLogEntry, bool), RekorError> {
+    pub async fn create(
+        &self,
+        detached: &Detached,
+        digest: &[u8; 32],
+    ) -> Result<(TransparencyLogEntry, bool), RekorError> {
         let url = format!("{}/api/v1/log/entries", self.base_url);
         let shown = redact_url(&url);
         let proposed = proposed_hashedrekord(detached, digest);
         let response = with_retries(&self.http, || async {
             let response = self.client.post(&url).json(&proposed).send().await?;
-            if response.status().is_server_error() || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            if response.status().is_server_error()
+                || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
+            {
                 return response.error_for_status();
             }
             Ok(response)
         })
         .await
-        .map_err(|source| RekorError::Request { url: shown.clone(), source })?;
+        .map_err(|source| RekorError::Request {
+            url: shown.clone(),
+            source,
+        })?;
         let status = response.status();
-        let location = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let body = response.bytes().await.map_err(|source| RekorError::Request { url: shown.clone(), source })?;
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| RekorError::Request {
+                url: shown.clone(),
+                source,
+            })?;
         if status == reqwest::StatusCode::CONFLICT {
             let uuid = location
                 .as_deref()
@@ -121,7 +154,10 @@ impl RekorLog {
     /// The entry with this UUID, with a current inclusion proof.
     pub async fn get(&self, uuid: &str) -> Result<TransparencyLogEntry, RekorError> {
         if !uuid.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(RekorError::BadResponse { url: self.url(), detail: format!("bad entry UUID {uuid:?}") });
+            return Err(RekorError::BadResponse {
+                url: self.url(),
+                detail: format!("bad entry UUID {uuid:?}"),
+            });
         }
         let url = format!("{}/api/v1/log/entries/{uuid}", self.base_url);
         let (status, body) = self.send(|| self.client.get(&url), &url).await?;
@@ -141,15 +177,23 @@ impl RekorLog {
         let shown = redact_url(url);
         let response = with_retries(&self.http, || async {
             let response = request().send().await?;
-            if response.status().is_server_error() || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            if response.status().is_server_error()
+                || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
+            {
                 return response.error_for_status();
             }
             Ok(response)
         })
         .await
-        .map_err(|source| RekorError::Request { url: shown.clone(), source })?;
+        .map_err(|source| RekorError::Request {
+            url: shown.clone(),
+            source,
+        })?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|source| RekorError::Request { url: shown, source })?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| RekorError::Request { url: shown, source })?;
         Ok((status, body.to_vec()))
     }
 }
@@ -172,7 +216,11 @@ fn proposed_hashedrekord(detached: &Detached, digest: &[u8; 32]) -> serde_json::
 
 fn status_error(url: String, status: reqwest::StatusCode, body: &[u8]) -> RekorError {
     let text = String::from_utf8_lossy(body);
-    RekorError::Status { url, status: status.as_u16(), body: text.chars().take(300).collect() }
+    RekorError::Status {
+        url,
+        status: status.as_u16(),
+        body: text.chars().take(300).collect(),
+    }
 }
 
 /// Rekor's 409 message ends with the existing entry's UUID.
@@ -185,27 +233,41 @@ fn uuid_in_message(body: &[u8]) -> Option<String> {
 
 /// The one entry of a `{uuid: entry}` answer.
 fn single_entry(url: &str, body: &[u8]) -> Result<TransparencyLogEntry, RekorError> {
-    let bad = |detail: String| RekorError::BadResponse { url: url.to_string(), detail };
-    let map: BTreeMap<String, serde_json::Value> = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    let bad = |detail: String| RekorError::BadResponse {
+        url: url.to_string(),
+        detail,
+    };
+    let map: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
     let count = map.len();
     let mut entries = entries_from_map(map).map_err(bad)?;
     if count != 1 || entries.len() != 1 {
-        return Err(bad(format!("expected one entry whose UUID is its leaf hash, got {count}")));
+        return Err(bad(format!(
+            "expected one entry whose UUID is its leaf hash, got {count}"
+        )));
     }
     Ok(entries.remove(0))
 }
 
 /// Entries of one `{uuid: entry}` map whose UUID is their RFC 6962 leaf hash.
-fn entries_from_map(map: BTreeMap<String, serde_json::Value>) -> Result<Vec<TransparencyLogEntry>, String> {
+fn entries_from_map(
+    map: BTreeMap<String, serde_json::Value>,
+) -> Result<Vec<TransparencyLogEntry>, String> {
     let mut entries = Vec::new();
     for (uuid, value) in map {
-        let entry: LogEntry = serde_json::from_value(value).map_err(|e| format!("entry {uuid}: {e}"))?;
-        let leaf = Sha256::new().chain_update([0u8]).chain_update(entry.body.as_bytes()).finalize();
+        let entry: LogEntry =
+            serde_json::from_value(value).map_err(|e| format!("entry {uuid}: {e}"))?;
+        let leaf = Sha256::new()
+            .chain_update([0u8])
+            .chain_update(entry.body.as_bytes())
+            .finalize();
         // Sharded logs prefix the 64-hex leaf hash with a 16-hex tree ID.
         if !uuid.to_ascii_lowercase().ends_with(&hex::encode(leaf)) {
             continue;
         }
-        let entry = entry.to_bundle_entry(KindVersion::HashedRekordV001).map_err(|e| format!("entry {uuid}: {e}"))?;
+        let entry = entry
+            .to_bundle_entry(KindVersion::HashedRekordV001)
+            .map_err(|e| format!("entry {uuid}: {e}"))?;
         entries.push(entry);
     }
     Ok(entries)

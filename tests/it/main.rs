@@ -6,4 +6,5 @@ mod support;
 mod cases;
 mod cli;
 mod forms;
+mod sign;
 mod tamper;
