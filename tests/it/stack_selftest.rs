@@ -276,17 +276,16 @@ fn stack_oidc_discovery_and_token_checks() {
             .unwrap();
         // Verify a minted token independently with the published JWK.
         let jwk = &jwks["keys"][0];
-        let mut spki =
-            B64.decode("MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE").unwrap(); // P-256 SPKI prefix
+        // DER SubjectPublicKeyInfo prefix of an uncompressed P-256 point.
+        let mut spki = B64.decode("MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE").unwrap();
         spki.extend(B64URL.decode(jwk["x"].as_str().unwrap()).unwrap());
         spki.extend(B64URL.decode(jwk["y"].as_str().unwrap()).unwrap());
         let token = stack.token();
         let parts: Vec<&str> = token.split('.').collect();
         let raw = B64URL.decode(parts[2]).unwrap();
-        let key = sigstore_crypto::VerificationKey::from_spki(&sigstore_types::DerPublicKey::new(
-            spki,
-        ))
-        .unwrap();
+        let key =
+            sigstore_crypto::VerificationKey::from_spki(&sigstore_types::DerPublicKey::new(spki))
+                .unwrap();
         // P-256 with a raw r||s signature: rebuild DER.
         let der = {
             let int = |x: &[u8]| {
@@ -321,10 +320,29 @@ fn stack_oidc_discovery_and_token_checks() {
         let cfg_uri = payload["ci_config_ref_uri"].as_str().unwrap();
         assert!(!cfg_uri.contains("://") && cfg_uri.contains("//.gitlab-ci.yml@refs/heads/main"));
         for c in [
-            "exp", "nbf", "iat", "jti", "namespace_id", "namespace_path", "project_id",
-            "project_path", "pipeline_id", "pipeline_source", "job_id", "ref", "ref_type",
-            "ref_path", "ref_protected", "runner_id", "runner_environment", "sha",
-            "project_visibility", "ci_config_sha", "user_id", "user_login", "user_email",
+            "exp",
+            "nbf",
+            "iat",
+            "jti",
+            "namespace_id",
+            "namespace_path",
+            "project_id",
+            "project_path",
+            "pipeline_id",
+            "pipeline_source",
+            "job_id",
+            "ref",
+            "ref_type",
+            "ref_path",
+            "ref_protected",
+            "runner_id",
+            "runner_environment",
+            "sha",
+            "project_visibility",
+            "ci_config_sha",
+            "user_id",
+            "user_login",
+            "user_email",
         ] {
             assert!(payload.get(c).is_some(), "claim {c} missing");
         }
@@ -333,11 +351,12 @@ fn stack_oidc_discovery_and_token_checks() {
         let key = KeyPair::generate_ecdsa_p256().unwrap();
         let pem = key.public_key_der().unwrap().to_pem();
         let request = |jwt: String, pop_over: &str| {
+            let pop = key.sign(pop_over.as_bytes()).unwrap();
             json!({
                 "credentials": { "oidcIdentityToken": jwt },
                 "publicKeyRequest": {
                     "publicKey": { "algorithm": "ECDSA", "content": pem },
-                    "proofOfPossession": B64.encode(key.sign(pop_over.as_bytes()).unwrap().as_bytes()),
+                    "proofOfPossession": B64.encode(pop.as_bytes()),
                 },
             })
         };
@@ -357,8 +376,14 @@ fn stack_oidc_discovery_and_token_checks() {
             ("expired", TokenOptions::default().expired()),
             ("not yet valid", TokenOptions::default().not_yet_valid()),
             ("wrong aud", TokenOptions::default().audience("pypi")),
-            ("foreign key", TokenOptions::default().signed_by_foreign_key()),
-            ("other issuer", TokenOptions::default().issuer("https://gitlab.com")),
+            (
+                "foreign key",
+                TokenOptions::default().signed_by_foreign_key(),
+            ),
+            (
+                "other issuer",
+                TokenOptions::default().issuer("https://gitlab.com"),
+            ),
         ];
         for (what, opts) in cases {
             let (status, body) = post(request(stack.mint_token(&claims, &opts), &sub)).await;
@@ -657,7 +682,10 @@ fn stack_rust_dsse_entry() {
     let data = b"wheel bytes";
     let statement = json!({
         "_type": "https://in-toto.io/Statement/v1",
-        "subject": [{ "name": "pkg-1.0-py3-none-any.whl", "digest": { "sha256": hex(&sha256(data)) } }],
+        "subject": [{
+            "name": "pkg-1.0-py3-none-any.whl",
+            "digest": { "sha256": hex(&sha256(data)) },
+        }],
         "predicateType": "https://docs.pypi.org/attestations/publish/v1",
         "predicate": null,
     })

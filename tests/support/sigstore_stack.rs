@@ -1426,11 +1426,12 @@ fn canonical_dsse(spec: &Value) -> Result<(Value, Vec<SignatureCheck>), String> 
     if signatures.is_empty() {
         return Err("envelope has no signatures".into());
     }
+    let envelope_hash = hex(&sha256(envelope_text.as_bytes()));
     let v = json!({
         "apiVersion": "0.0.1",
         "kind": "dsse",
         "spec": {
-            "envelopeHash": { "algorithm": "sha256", "value": hex(&sha256(envelope_text.as_bytes())) },
+            "envelopeHash": { "algorithm": "sha256", "value": envelope_hash },
             "payloadHash": { "algorithm": "sha256", "value": hex(&sha256(&payload)) },
             "signatures": signatures,
         },
@@ -1550,10 +1551,11 @@ async fn rekor_create(State(st): State<Arc<StackState>>, body: Bytes) -> Respons
     r
 }
 
-fn lookup_uuid(pki: &TestSigstore, uuid: &str) -> Result<Option<RekorEntry>, Response> {
-    let ok = (uuid.len() == 64 || uuid.len() == 80) && uuid.bytes().all(|b| b.is_ascii_hexdigit());
-    if !ok {
-        return Err(rekor_error(400, &format!("invalid UUID {uuid:?}")));
+/// Entry by 64- or 80-hex UUID; `Err` is the 400 message for a malformed UUID.
+fn lookup_uuid(pki: &TestSigstore, uuid: &str) -> Result<Option<RekorEntry>, String> {
+    let hex_ok = uuid.bytes().all(|b| b.is_ascii_hexdigit());
+    if !(hex_ok && (uuid.len() == 64 || uuid.len() == 80)) {
+        return Err(format!("invalid UUID {uuid:?}"));
     }
     Ok(pki.entry_by_uuid(uuid))
 }
@@ -1564,7 +1566,7 @@ async fn rekor_get_by_uuid(
 ) -> Response {
     let mut pki = lock(&st.pki);
     match lookup_uuid(&pki, &uuid) {
-        Err(r) => r,
+        Err(e) => rekor_error(400, &e),
         Ok(None) => rekor_error(404, "ENTRY_NOT_FOUND"),
         Ok(Some(e)) => {
             let e = doctor_entry(&st, &mut pki, e);
@@ -1614,7 +1616,7 @@ async fn rekor_retrieve(State(st): State<Arc<StackState>>, body: Bytes) -> Respo
     }
     for u in q["entryUUIDs"].as_array().into_iter().flatten() {
         match lookup_uuid(&pki, u.as_str().unwrap_or_default()) {
-            Err(r) => return r,
+            Err(e) => return rekor_error(400, &e),
             Ok(e) => found.extend(e),
         }
     }
