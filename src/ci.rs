@@ -87,11 +87,17 @@ impl GitLabSigner {
         self.server_url.clone()
     }
 
-    /// The certificate identity up to and including the `@`.
+    /// The certificate identity up to and including the `@`. Always `https://`:
+    /// Fulcio's template is `https://{{ci_config_ref_uri}}` and GitLab's claim
+    /// carries the host without a scheme, whatever the instance URL's scheme.
     pub fn identity_prefix(&self) -> String {
+        let host = self
+            .server_url
+            .split_once("://")
+            .map_or(self.server_url.as_str(), |(_, rest)| rest);
         format!(
-            "{}/{}//{}@",
-            self.server_url, self.project_path, self.config_path
+            "https://{host}/{}//{}@",
+            self.project_path, self.config_path
         )
     }
 
@@ -121,6 +127,22 @@ mod tests {
             "https://gitlab.com/sroque-worcel/test-slsa-worker//.gitlab-ci.yml@refs/heads/main"
         );
         assert_eq!(s.issuer(), "https://gitlab.com");
+    }
+
+    #[test]
+    fn identity_is_https_even_for_an_http_instance() {
+        let s = GitLabSigner::new(
+            "http://127.0.0.1:8080",
+            "g/p",
+            "ci/release.yml",
+            Some("refs/tags/v1"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.identity().unwrap(),
+            "https://127.0.0.1:8080/g/p//ci/release.yml@refs/tags/v1"
+        );
+        assert_eq!(s.issuer(), "http://127.0.0.1:8080");
     }
 
     #[test]

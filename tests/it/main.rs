@@ -7,4 +7,6 @@ mod cases;
 mod cli;
 mod forms;
 mod sign;
+mod sign_stack;
+mod stack_selftest;
 mod tamper;

@@ -5,6 +5,7 @@
 
 pub mod pki;
 pub mod rekor;
+pub mod sigstore_stack;
 pub mod vectors;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,620 @@
+//! `gl-sign sign-blob` against the local Sigstore (OIDC issuer, Fulcio, Rekor
+//! on 127.0.0.1, real cryptography): round trips through every verification
+//! form, cosign's byte layouts, sigstore-python in both directions, and faults.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+use crate::support::sigstore_stack::{endpoint, LocalSigstore, TrustFiles};
+use crate::support::{assert_run, gl_sign, run, Run};
+
+struct Setup {
+    stack: LocalSigstore,
+    dir: tempfile::TempDir,
+    trust: TrustFiles,
+    files: Vec<PathBuf>,
+}
+
+fn setup(n: usize) -> Setup {
+    let stack = LocalSigstore::start();
+    let dir = tempfile::tempdir().unwrap();
+    let trust = stack.write_trust_files(dir.path());
+    let files = (0..n)
+        .map(|i| {
+            let f = dir.path().join(format!("pkg_{i}-1.0-py3-none-any.whl"));
+            std::fs::write(&f, format!("wheel {i} contents").repeat(100)).unwrap();
+            f
+        })
+        .collect();
+    Setup {
+        stack,
+        dir,
+        trust,
+        files,
+    }
+}
+
+impl Setup {
+    fn identity(&self) -> String {
+        self.stack.identity_for(&self.stack.gitlab_claims())
+    }
+
+    fn sign_with_token(&self, token: &str, files: &[PathBuf], extra: &[&str]) -> Run {
+        run(gl_sign()
+            .arg("sign-blob")
+            .args(files)
+            .env("SIGSTORE_ID_TOKEN", token)
+            .args([
+                "--fulcio-url",
+                self.stack.fulcio_url(),
+                "--rekor-url",
+                self.stack.rekor_url(),
+            ])
+            .arg("--trusted-root")
+            .arg(&self.trust.trusted_root)
+            .args(extra))
+    }
+
+    fn sign(&self, extra: &[&str]) -> Run {
+        self.sign_with_token(&self.stack.token(), &self.files, extra)
+    }
+
+    fn verify(&self, files: &[PathBuf], extra: &[&str]) -> Run {
+        run(gl_sign()
+            .arg("verify-blob")
+            .args(files)
+            .arg("--trusted-root")
+            .arg(&self.trust.trusted_root)
+            .args([
+                "--certificate-identity",
+                &self.identity(),
+                "--certificate-oidc-issuer",
+                self.stack.issuer_url(),
+            ])
+            .args(extra))
+    }
+}
+
+fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
+    let mut s = file.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn outputs_exist(file: &Path) -> [bool; 3] {
+    [".sig", ".crt", ".sigstore.json"].map(|s| with_suffix(file, s).exists())
+}
+
+#[test]
+fn signs_many_files_with_one_certificate_and_every_form_verifies() {
+    let s = setup(4);
+    let signed = s.sign(&[]);
+    assert_run(
+        &signed,
+        0,
+        &[&format!("as {}", s.identity()), "certificate issued for"],
+    );
+    assert_eq!(
+        s.stack.fulcio().requests(endpoint::FULCIO_SIGNING_CERT),
+        1,
+        "one certificate for all files"
+    );
+    assert_eq!(
+        s.stack.rekor().requests(endpoint::REKOR_CREATE),
+        4,
+        "one log entry per file"
+    );
+    let certs: Vec<Vec<u8>> = s
+        .files
+        .iter()
+        .map(|f| std::fs::read(with_suffix(f, ".crt")).unwrap())
+        .collect();
+    assert!(
+        certs.windows(2).all(|w| w[0] == w[1]),
+        "every .crt is the same certificate"
+    );
+
+    // Bundles, offline.
+    assert_run(
+        &s.verify(&s.files, &["--offline"]),
+        0,
+        &["4 of 4 files verified"],
+    );
+    // Detached .sig/.crt, with the entry looked up in the local Rekor (the
+    // trusted root names it, so no --rekor-url is needed).
+    for f in &s.files {
+        std::fs::rename(
+            with_suffix(f, ".sigstore.json"),
+            with_suffix(f, ".bundle.json"),
+        )
+        .unwrap();
+    }
+    let before = s.stack.rekor().requests(endpoint::REKOR_RETRIEVE);
+    assert_run(&s.verify(&s.files, &[]), 0, &["4 of 4 files verified"]);
+    assert_eq!(
+        s.stack.rekor().requests(endpoint::REKOR_RETRIEVE) - before,
+        4
+    );
+    // Explicit bundle path, offline.
+    let bundle = with_suffix(&s.files[0], ".bundle.json");
+    let one = s.verify(
+        &s.files[..1],
+        &["--offline", "--bundle", bundle.to_str().unwrap()],
+    );
+    assert_run(&one, 0, &["OK "]);
+}
+
+#[test]
+fn round_trip_rejects_wrong_identity_issuer_and_tampered_file() {
+    let s = setup(2);
+    assert_run(&s.sign(&[]), 0, &[]);
+    let wrong_identity = run(gl_sign()
+        .arg("verify-blob")
+        .args(&s.files)
+        .args(["--offline", "--trusted-root"])
+        .arg(&s.trust.trusted_root)
+        .args([
+            "--certificate-identity",
+            &s.identity().replace("group/proj", "group/other"),
+        ])
+        .args(["--certificate-oidc-issuer", s.stack.issuer_url()]));
+    assert_run(
+        &wrong_identity,
+        1,
+        &[
+            "expected identity",
+            &format!("certificate has {}", s.identity()),
+        ],
+    );
+    let wrong_issuer = run(gl_sign()
+        .arg("verify-blob")
+        .args(&s.files)
+        .args(["--offline", "--trusted-root"])
+        .arg(&s.trust.trusted_root)
+        .args([
+            "--certificate-identity",
+            &s.identity(),
+            "--certificate-oidc-issuer",
+            "https://gitlab.com",
+        ]));
+    assert_run(&wrong_issuer, 1, &["expected issuer https://gitlab.com"]);
+    std::fs::write(&s.files[1], b"swapped").unwrap();
+    let tampered = s.verify(&s.files, &["--offline"]);
+    assert_run(&tampered, 1, &["1 of 2 files verified", "expected sha256"]);
+    // Also through the detached path: the log has no entry for the new digest.
+    std::fs::remove_file(with_suffix(&s.files[1], ".sigstore.json")).unwrap();
+    let detached = s.verify(&s.files[1..], &[]);
+    assert_run(&detached, 1, &["signature not found in transparency log"]);
+}
+
+#[test]
+fn output_files_have_cosigns_layout_and_openssl_agrees() {
+    let s = setup(1);
+    let out = s.dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    assert_run(&s.sign(&["--output-dir", out.to_str().unwrap()]), 0, &[]);
+    let name = s.files[0]
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let sig = std::fs::read_to_string(out.join(format!("{name}.sig"))).unwrap();
+    assert!(
+        !sig.ends_with('\n') && !sig.contains(char::is_whitespace),
+        ".sig is bare base64"
+    );
+    let der = STANDARD.decode(&sig).unwrap();
+    assert_eq!(
+        der[0], 0x30,
+        "an ASN.1 SEQUENCE (DER ECDSA-Sig-Value), not r||s"
+    );
+    let pem = std::fs::read_to_string(out.join(format!("{name}.crt"))).unwrap();
+    assert!(
+        pem.starts_with("-----BEGIN CERTIFICATE-----\n")
+            && pem.ends_with("-----END CERTIFICATE-----\n")
+    );
+    assert!(
+        pem.lines().all(|l| l.len() <= 64),
+        "64-column PEM, as Go writes it"
+    );
+    assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 1, "leaf only");
+
+    // openssl: the signature verifies over the file with the certificate's key.
+    let sig_der = s.dir.path().join("sig.der");
+    std::fs::write(&sig_der, &der).unwrap();
+    let pubkey = Command::new("openssl")
+        .args(["x509", "-pubkey", "-noout", "-in"])
+        .arg(out.join(format!("{name}.crt")))
+        .output()
+        .unwrap();
+    assert!(pubkey.status.success());
+    let key = s.dir.path().join("key.pem");
+    std::fs::write(&key, &pubkey.stdout).unwrap();
+    let verified = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&key)
+        .arg("-signature")
+        .arg(&sig_der)
+        .arg(&s.files[0])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&verified.stdout).trim(),
+        "Verified OK"
+    );
+
+    // --b64-certificate: base64 of that same PEM, no newline (cosign's default).
+    let single = s.dir.path().join("single");
+    std::fs::create_dir(&single).unwrap();
+    let (sig2, crt2, bundle2) = (
+        single.join("a.sig"),
+        single.join("a.crt"),
+        single.join("a.json"),
+    );
+    let signed = s.sign(&[
+        "--b64-certificate",
+        "--output-signature",
+        sig2.to_str().unwrap(),
+        "--output-certificate",
+        crt2.to_str().unwrap(),
+        "--bundle",
+        bundle2.to_str().unwrap(),
+    ]);
+    assert_run(&signed, 0, &[]);
+    let b64 = std::fs::read_to_string(&crt2).unwrap();
+    assert!(!b64.contains('\n'));
+    assert!(String::from_utf8(STANDARD.decode(&b64).unwrap())
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----\n"));
+    // verify-blob takes that layout, and the explicit bundle name.
+    let detached = s.verify(
+        &s.files,
+        &[
+            "--signature",
+            sig2.to_str().unwrap(),
+            "--certificate",
+            crt2.to_str().unwrap(),
+        ],
+    );
+    assert_run(&detached, 0, &["OK "]);
+    assert_run(
+        &s.verify(
+            &s.files,
+            &["--offline", "--bundle", bundle2.to_str().unwrap()],
+        ),
+        0,
+        &["OK "],
+    );
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&bundle2).unwrap()).unwrap();
+    assert_eq!(
+        bundle["mediaType"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
+}
+
+/// sigstore-python, from `$GL_SIGN_PYTHON_BIN` (set by scripts/test) or `.venv/bin`.
+/// Outside CI a missing tool skips with a note; in CI it fails.
+fn sigstore_python() -> Option<PathBuf> {
+    let bin = std::env::var_os("GL_SIGN_PYTHON_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin"))
+        .join("sigstore");
+    if bin.exists() {
+        return Some(bin);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "sigstore-python is required in CI but {} does not exist (scripts/test installs it)",
+            bin.display()
+        );
+    }
+    eprintln!(
+        "skipped: sigstore-python not found at {} (run scripts/test, which installs it)",
+        bin.display()
+    );
+    None
+}
+
+#[test]
+fn sigstore_python_verifies_gl_sign_bundles() {
+    let Some(python) = sigstore_python() else {
+        return;
+    };
+    let s = setup(3);
+    assert_run(&s.sign(&[]), 0, &[]);
+    let out = Command::new(&python)
+        .arg("--trust-config")
+        .arg(&s.trust.client_trust_config)
+        .args([
+            "verify",
+            "identity",
+            "--offline",
+            "--cert-identity",
+            &s.identity(),
+            "--cert-oidc-issuer",
+            s.stack.issuer_url(),
+        ])
+        .args(&s.files)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "sigstore-python rejected gl-sign's bundles:\n{text}"
+    );
+    assert_eq!(text.matches("OK: ").count(), 3, "{text}");
+    // And it rejects a wrong identity, so the check above means something.
+    let wrong = Command::new(&python)
+        .arg("--trust-config")
+        .arg(&s.trust.client_trust_config)
+        .args([
+            "verify",
+            "identity",
+            "--offline",
+            "--cert-identity",
+            "https://example.com/other",
+            "--cert-oidc-issuer",
+            s.stack.issuer_url(),
+        ])
+        .arg(&s.files[0])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+}
+
+#[test]
+fn gl_sign_verifies_sigstore_python_bundles() {
+    let Some(python) = sigstore_python() else {
+        return;
+    };
+    let s = setup(1);
+    let out = Command::new(&python)
+        .arg("--trust-config")
+        .arg(&s.trust.client_trust_config)
+        .args(["sign", "--identity-token", &s.stack.token()])
+        .arg(&s.files[0])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sigstore-python sign failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(with_suffix(&s.files[0], ".sigstore.json").exists());
+    assert_run(&s.verify(&s.files, &["--offline"]), 0, &["OK "]);
+    let url = s.stack.issuer_url().to_string();
+    let gitlab = run(gl_sign()
+        .arg("verify-blob")
+        .args(&s.files)
+        .args(["--offline", "--trusted-root"])
+        .arg(&s.trust.trusted_root)
+        .args([
+            "--gitlab-url",
+            &url,
+            "--gitlab-project",
+            "group/proj",
+            "--gitlab-ref",
+            "refs/heads/main",
+        ]));
+    assert_run(&gitlab, 0, &["OK "]);
+}
+
+#[test]
+fn transient_faults_are_retried_and_signing_succeeds() {
+    let s = setup(2);
+    s.stack.fulcio().fail_next(2, 503);
+    s.stack.rekor().fail_next(2, 500);
+    assert_run(&s.sign(&[]), 0, &[]);
+    assert_eq!(
+        s.stack.fulcio().requests(endpoint::FULCIO_SIGNING_CERT),
+        3,
+        "two 503s, then the certificate"
+    );
+    assert!(
+        s.stack.rekor().requests(endpoint::REKOR_CREATE) >= 4,
+        "two 500s retried"
+    );
+    assert_run(
+        &s.verify(&s.files, &["--offline"]),
+        0,
+        &["2 of 2 files verified"],
+    );
+
+    // 429 and a dropped connection, on fresh files.
+    let s = setup(2);
+    s.stack.rekor().fail_next(1, 429);
+    s.stack.fulcio().drop_next(1);
+    assert_run(&s.sign(&[]), 0, &[]);
+    assert_run(
+        &s.verify(&s.files, &["--offline"]),
+        0,
+        &["2 of 2 files verified"],
+    );
+}
+
+#[test]
+fn persistent_faults_fail_with_exit_2_and_write_nothing() {
+    let s = setup(2);
+    s.stack.fulcio().fail_next(100, 500);
+    let result = s.sign(&[]);
+    assert_run(&result, 2, &["cannot get a signing certificate", "500"]);
+    assert_eq!(
+        s.stack.fulcio().requests(endpoint::FULCIO_SIGNING_CERT),
+        4,
+        "one try and three retries"
+    );
+    assert!(s.files.iter().all(|f| outputs_exist(f) == [false; 3]));
+
+    s.stack.clear_all_faults();
+    s.stack.rekor().fail_next(100, 503);
+    let result = s.sign(&[]);
+    assert_run(&result, 2, &["cannot log the signature", "503"]);
+    assert!(s.files.iter().all(|f| outputs_exist(f) == [false; 3]));
+    assert!(std::fs::read_dir(s.dir.path()).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".gl-sign-")));
+}
+
+#[test]
+fn fulcio_rejecting_the_token_is_explained() {
+    use crate::support::sigstore_stack::TokenOptions;
+    let s = setup(1);
+    let forged = s.stack.mint_token(
+        &s.stack.gitlab_claims(),
+        &TokenOptions::default().signed_by_foreign_key(),
+    );
+    let result = s.sign_with_token(&forged, &s.files, &[]);
+    assert_run(
+        &result,
+        2,
+        &[
+            "refused the request (401)",
+            "hint: Fulcio rejected the identity token",
+        ],
+    );
+    assert!(
+        !result.all().contains(forged.split('.').nth(1).unwrap()),
+        "token leaked"
+    );
+    assert_eq!(outputs_exist(&s.files[0]), [false; 3]);
+}
+
+#[test]
+fn wrong_answers_from_fulcio_or_rekor_are_refused() {
+    let s = setup(1);
+    s.stack.fulcio_issue_for_other_identity(1);
+    let result = s.sign(&[]);
+    assert_run(
+        &result,
+        2,
+        &[
+            "Fulcio issued a certificate for https://",
+            "attacker/other-project",
+            &format!("expected {}", s.identity()),
+        ],
+    );
+    assert_eq!(
+        s.stack.rekor().requests(endpoint::REKOR_CREATE),
+        0,
+        "nothing was logged with it"
+    );
+    assert_eq!(outputs_exist(&s.files[0]), [false; 3]);
+
+    s.stack.clear_all_faults();
+    s.stack.rekor_corrupt_set(1);
+    let result = s.sign(&[]);
+    assert_run(&result, 2, &["does not verify; nothing was written", "SET"]);
+    assert_eq!(outputs_exist(&s.files[0]), [false; 3]);
+
+    s.stack.clear_all_faults();
+    s.stack.rekor_return_other_body(1);
+    let result = s.sign(&[]);
+    assert_run(&result, 2, &["nothing was written"]);
+    assert_eq!(outputs_exist(&s.files[0]), [false; 3]);
+
+    // With the services honest again, the same command works.
+    s.stack.clear_all_faults();
+    assert_run(&s.sign(&[]), 0, &[]);
+    assert_eq!(outputs_exist(&s.files[0]), [true; 3]);
+}
+
+#[test]
+fn rerun_after_a_partial_failure_redoes_only_what_is_missing() {
+    let s = setup(3);
+    s.stack.rekor_corrupt_set(1);
+    let first = s.sign(&[]);
+    assert_run(&first, 2, &["does not verify"]);
+    let signed: Vec<bool> = s
+        .files
+        .iter()
+        .map(|f| outputs_exist(f) == [true; 3])
+        .collect();
+    assert_eq!(
+        signed.iter().filter(|&&b| b).count(),
+        2,
+        "the two good files were written: {signed:?}"
+    );
+    assert!(s
+        .files
+        .iter()
+        .all(|f| matches!(outputs_exist(f), [true, true, true] | [false, false, false])));
+
+    s.stack.clear_all_faults();
+    s.stack.rekor().reset_counters();
+    let second = s.sign(&[]);
+    assert_run(&second, 0, &["kept "]);
+    assert_eq!(second.stderr.matches("kept ").count(), 2);
+    assert_eq!(
+        s.stack.rekor().requests(endpoint::REKOR_CREATE),
+        1,
+        "only the missing file is logged again"
+    );
+    assert_run(
+        &s.verify(&s.files, &["--offline"]),
+        0,
+        &["3 of 3 files verified"],
+    );
+
+    // A third run does no signing work at all.
+    s.stack.fulcio().reset_counters();
+    assert_run(&s.sign(&[]), 0, &[]);
+    assert_eq!(s.stack.fulcio().requests(endpoint::FULCIO_SIGNING_CERT), 0);
+}
+
+#[test]
+fn an_expired_certificate_is_not_used() {
+    let s = setup(1);
+    let eleven_minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(11 * 60);
+    s.stack
+        .with_pki(|pki| pki.set_clock(Some(eleven_minutes_ago)));
+    let result = s.sign(&[]);
+    assert_run(
+        &result,
+        2,
+        &[
+            "certificate expired at",
+            "nothing was written",
+            "hint: Fulcio certificates live 10 minutes",
+        ],
+    );
+    assert_eq!(s.stack.rekor().requests(endpoint::REKOR_CREATE), 0);
+    assert_eq!(outputs_exist(&s.files[0]), [false; 3]);
+}
+
+#[test]
+fn rekor_conflict_reuses_the_existing_entry() {
+    // An entry the log already holds (as after a retry whose first answer was
+    // lost): create answers 409 and the existing entry is fetched and used.
+    let s = setup(1);
+    let data = std::fs::read(&s.files[0]).unwrap();
+    let digest: [u8; 32] = crate::support::pki::sha256(&data);
+    let signed = s
+        .stack
+        .with_pki(|pki| pki.sign_blob(digest, &s.stack.gitlab_claims()));
+    let detached = gl_sign::verify::Detached {
+        signature: signed.signature_der.clone(),
+        certificate: signed.cert_der.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = gl_sign::http::sigstore_client(&Default::default()).unwrap();
+    let log = gl_sign::verify::RekorLog::new(client, s.stack.rekor_url(), Default::default());
+    let (entry, existed) = runtime.block_on(log.create(&detached, &digest)).unwrap();
+    assert!(existed, "the log already had it");
+    assert_eq!(entry.log_index.get(), signed.entry.log_index);
+    assert_eq!(s.stack.rekor().requests(endpoint::REKOR_CREATE), 1);
+    assert_eq!(s.stack.rekor().requests(endpoint::REKOR_GET_BY_UUID), 1);
+}
