@@ -37,7 +37,7 @@ pub fn run(args: SignBlobArgs) -> anyhow::Result<ExitStatus> {
         services,
         http: HttpSettings::default(),
         b64_certificate: args.b64_certificate,
-        parallel_uploads: 16,
+        parallel_uploads: 32,
     };
     let signer = BlobSigner::new(settings, trust)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

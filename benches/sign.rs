@@ -1,0 +1,115 @@
+//! Signing many files costs about as much as signing one: one Fulcio
+//! certificate for the run, Rekor uploads in parallel. Measured against the
+//! local Sigstore with added latency per request, as figures and ratios (never
+//! as timed assertions), beside sigstore-python signing the same files against
+//! the same services when it is installed (`.venv/bin/sigstore`).
+//!
+//! Run: `cargo bench --bench sign`.
+
+#[path = "../tests/support/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::sigstore_stack::LocalSigstore;
+
+const LATENCY: Duration = Duration::from_millis(50);
+
+fn files(dir: &Path, tag: &str, n: usize) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| {
+            let f = dir.join(format!("{tag}-{i:02}.whl"));
+            std::fs::write(&f, format!("{tag} wheel {i}").repeat(1000)).unwrap();
+            f
+        })
+        .collect()
+}
+
+fn time(mut cmd: Command) -> Duration {
+    let start = Instant::now();
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let elapsed = start.elapsed();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    elapsed
+}
+
+fn best(mut f: impl FnMut(usize) -> Duration) -> Duration {
+    (0..3).map(&mut f).min().unwrap()
+}
+
+fn main() {
+    let stack = LocalSigstore::start();
+    for service in [stack.oidc(), stack.fulcio(), stack.rekor()] {
+        service.set_latency(LATENCY);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trust = stack.write_trust_files(dir.path());
+    let gl_sign = |files: &[PathBuf]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_gl-sign"));
+        c.arg("sign-blob")
+            .args(files)
+            .env("SIGSTORE_ID_TOKEN", stack.token())
+            .args([
+                "--fulcio-url",
+                stack.fulcio_url(),
+                "--rekor-url",
+                stack.rekor_url(),
+            ])
+            .arg("--trusted-root")
+            .arg(&trust.trusted_root);
+        c
+    };
+    let one = best(|run| time(gl_sign(&files(dir.path(), &format!("g1r{run}"), 1))));
+    let twenty = best(|run| time(gl_sign(&files(dir.path(), &format!("g20r{run}"), 20))));
+    println!(
+        "sign-blob against the local Sigstore, {} ms added to every request:",
+        LATENCY.as_millis()
+    );
+    println!(
+        "  gl-sign          1 file {:>7.1} ms   20 files {:>7.1} ms   20/1 = {:.2}",
+        one.as_secs_f64() * 1e3,
+        twenty.as_secs_f64() * 1e3,
+        twenty.as_secs_f64() / one.as_secs_f64()
+    );
+    let python = std::env::var_os("GL_SIGN_PYTHON_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin"))
+        .join("sigstore");
+    if !python.exists() {
+        println!("  sigstore-python  skipped: {} not found", python.display());
+        return;
+    }
+    let py = |files: &[PathBuf]| {
+        let mut c = Command::new(&python);
+        c.arg("--trust-config")
+            .arg(&trust.client_trust_config)
+            .args(["sign", "--identity-token", &stack.token()])
+            .args(files);
+        c
+    };
+    let py_one = best(|run| time(py(&files(dir.path(), &format!("p1r{run}"), 1))));
+    let py_twenty = best(|run| time(py(&files(dir.path(), &format!("p20r{run}"), 20))));
+    println!(
+        "  sigstore-python  1 file {:>7.1} ms   20 files {:>7.1} ms   20/1 = {:.2}",
+        py_one.as_secs_f64() * 1e3,
+        py_twenty.as_secs_f64() * 1e3,
+        py_twenty.as_secs_f64() / py_one.as_secs_f64()
+    );
+    println!(
+        "  gl-sign vs sigstore-python: {:.1}x faster for 1 file, {:.1}x faster for 20 files",
+        py_one.as_secs_f64() / one.as_secs_f64(),
+        py_twenty.as_secs_f64() / twenty.as_secs_f64()
+    );
+}
