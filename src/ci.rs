@@ -6,7 +6,71 @@
 //! `<host>/<project_path>//<config path>@<ref path>`; the issuer is the instance
 //! URL. The double slash separates the project path from the config path.
 
+use std::collections::BTreeMap;
+
 use crate::diagnostics::UsageError;
+
+/// The GitLab CI predefined variables gl-sign uses, read once by `main`'s
+/// commands and handed down; the library never reads the environment.
+#[derive(Clone, Default)]
+pub struct CiEnvironment {
+    vars: BTreeMap<&'static str, String>,
+}
+
+const CI_VARIABLES: &[&str] = &[
+    "GITLAB_CI",
+    "CI_API_V4_URL",
+    "CI_PROJECT_ID",
+    "CI_PROJECT_NAME",
+    "CI_PROJECT_PATH",
+    "CI_PROJECT_URL",
+    "CI_SERVER_URL",
+    "CI_COMMIT_TAG",
+    "CI_COMMIT_REF_NAME",
+    "CI_JOB_TOKEN",
+    "CI_CONFIG_PATH",
+];
+
+impl CiEnvironment {
+    /// Read the variables from this process's environment.
+    pub fn from_env() -> Self {
+        let vars = CI_VARIABLES
+            .iter()
+            .filter_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()).map(|v| (*name, v)))
+            .collect();
+        CiEnvironment { vars }
+    }
+
+    /// For tests: a given set of variables.
+    pub fn from_pairs(pairs: &[(&'static str, &str)]) -> Self {
+        CiEnvironment { vars: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect() }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    pub fn in_gitlab_ci(&self) -> bool {
+        self.get("GITLAB_CI") == Some("true")
+    }
+
+    /// `${CI_API_V4_URL}/projects/${CI_PROJECT_ID}`, the base of registry URLs.
+    pub fn project_api_url(&self) -> Option<String> {
+        Some(format!("{}/projects/{}", self.get("CI_API_V4_URL")?.trim_end_matches('/'), self.get("CI_PROJECT_ID")?))
+    }
+}
+
+impl std::fmt::Debug for CiEnvironment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The job token is a credential: show that it is there, never its value.
+        let shown: BTreeMap<_, _> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (*k, if *k == "CI_JOB_TOKEN" { "<redacted>" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("CiEnvironment").field("vars", &shown).finish()
+    }
+}
 
 pub const DEFAULT_GITLAB_URL: &str = "https://gitlab.com";
 pub const DEFAULT_CI_CONFIG_PATH: &str = ".gitlab-ci.yml";

@@ -40,6 +40,69 @@ pub fn sigstore_client(settings: &HttpSettings) -> Result<reqwest::Client, Clien
     base_builder(settings).build().map_err(ClientBuildError)
 }
 
+/// A client for package registries. It follows no redirects by itself: a
+/// 302 from GitLab's simple index means "not here, try pypi.org", and a
+/// download redirect to object storage must not carry GitLab's token headers
+/// (reqwest strips `Authorization` across hosts, but not `JOB-TOKEN` or
+/// `PRIVATE-TOKEN`). Callers use [`follow_redirects`] where it is wanted.
+pub fn registry_client(settings: &HttpSettings) -> Result<reqwest::Client, ClientBuildError> {
+    reqwest::Client::builder()
+        .user_agent(concat!("gl-sign/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(settings.connect_timeout)
+        // Uploads and downloads of large dists stream for a long time; stalls
+        // are caught by the read timeout instead of a total deadline.
+        .read_timeout(settings.request_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(ClientBuildError)
+}
+
+/// Whether credentials may be sent to `url`: https, or plain http to loopback
+/// (the local test services and port-forwards).
+pub fn may_carry_credentials(url: &reqwest::Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// GET `url`, following up to five redirects; `authorize` is applied only
+/// while the request stays on the original scheme, host and port.
+pub async fn follow_redirects(
+    client: &reqwest::Client,
+    url: reqwest::Url,
+    authorize: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let origin = url.origin();
+    let mut current = url;
+    let mut hops = 0;
+    loop {
+        let mut request = client.get(current.clone());
+        if current.origin() == origin {
+            request = authorize(request);
+        }
+        let response = request.send().await?;
+        let location = response
+            .status()
+            .is_redirection()
+            .then(|| response.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).map(str::to_string))
+            .flatten();
+        match location.and_then(|l| current.join(&l).ok()) {
+            Some(next) if hops < 5 => {
+                current = next;
+                hops += 1;
+            }
+            _ => return Ok(response),
+        }
+    }
+}
+
 fn base_builder(settings: &HttpSettings) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("gl-sign/", env!("CARGO_PKG_VERSION")))
@@ -103,6 +166,18 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_only_over_https_or_loopback() {
+        let ok = |u: &str| may_carry_credentials(&reqwest::Url::parse(u).unwrap());
+        assert!(ok("https://gitlab.com/api/v4"));
+        assert!(ok("http://127.0.0.1:8080/x"));
+        assert!(ok("http://[::1]:8080/x"));
+        assert!(ok("http://localhost/x"));
+        assert!(!ok("http://gitlab.example.com/api/v4"));
+        assert!(!ok("http://10.0.0.1/x"));
+        assert!(!ok("ftp://gitlab.com/x"));
+    }
 
     #[test]
     fn redacts_credentials() {

@@ -1,0 +1,126 @@
+//! PEP 503 (HTML) and PEP 691 (JSON) simple indexes.
+//!
+//! GitLab serves HTML (`<a href=".../files/<sha256>/<name>#sha256=<sha256>"
+//! data-requires-python="…">name</a>`); PEP 691 JSON is behind a feature flag,
+//! so both are read, whichever the server answers with.
+
+use reqwest::Url;
+use serde::Deserialize;
+
+/// One installable file listed by an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexFile {
+    pub filename: String,
+    /// Absolute download URL, without the fragment.
+    pub url: Url,
+    /// Lowercase hex sha256, when the index gives one.
+    pub sha256: Option<String>,
+    pub requires_python: Option<String>,
+}
+
+/// Parse a PEP 503 HTML page; relative links resolve against `page_url`.
+pub fn parse_html(page_url: &Url, body: &str) -> Vec<IndexFile> {
+    let document = scraper::Html::parse_document(body);
+    let links = scraper::Selector::parse("a[href]").expect("a static, valid selector");
+    document
+        .select(&links)
+        .filter_map(|a| {
+            let href = a.value().attr("href")?;
+            let mut url = page_url.join(href).ok()?;
+            let sha256 = url.fragment().and_then(|f| f.strip_prefix("sha256=")).map(str::to_ascii_lowercase);
+            url.set_fragment(None);
+            let text = a.text().collect::<String>();
+            let filename = match text.trim() {
+                "" => url.path_segments()?.next_back()?.to_string(),
+                name => name.to_string(),
+            };
+            Some(IndexFile {
+                filename,
+                url,
+                sha256,
+                requires_python: a.value().attr("data-requires-python").map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct JsonPage {
+    files: Vec<JsonFile>,
+}
+
+#[derive(Deserialize)]
+struct JsonFile {
+    filename: String,
+    url: String,
+    #[serde(default)]
+    hashes: std::collections::BTreeMap<String, String>,
+    #[serde(rename = "requires-python", default)]
+    requires_python: Option<String>,
+}
+
+/// Parse a PEP 691 JSON page.
+pub fn parse_json(page_url: &Url, body: &[u8]) -> Result<Vec<IndexFile>, String> {
+    let page: JsonPage = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    page.files
+        .into_iter()
+        .map(|f| {
+            let mut url = page_url.join(&f.url).map_err(|e| format!("{}: {e}", f.url))?;
+            let fragment_hash = url.fragment().and_then(|fr| fr.strip_prefix("sha256=")).map(str::to_string);
+            url.set_fragment(None);
+            let sha256 = f.hashes.get("sha256").cloned().or(fragment_hash).map(|h| h.to_ascii_lowercase());
+            Ok(IndexFile { filename: f.filename, url, sha256, requires_python: f.requires_python })
+        })
+        .collect()
+}
+
+/// The `Accept` header for a simple page: JSON preferred, HTML accepted.
+pub const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, text/html;q=0.1";
+
+/// Parse a page in whichever format the server chose.
+pub fn parse_page(page_url: &Url, content_type: &str, body: &[u8]) -> Result<Vec<IndexFile>, String> {
+    if content_type.starts_with("application/vnd.pypi.simple.v1+json") || content_type.starts_with("application/json") {
+        parse_json(page_url, body)
+    } else {
+        Ok(parse_html(page_url, &String::from_utf8_lossy(body)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: &str = "ab0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01b";
+
+    #[test]
+    fn gitlab_html() {
+        let page = Url::parse("https://gitlab.example/api/v4/projects/7/packages/pypi/simple/my-pkg").unwrap();
+        let body = format!(
+            r#"<!DOCTYPE html><html><body><h1>Links for my-pkg</h1>
+            <a href="https://gitlab.example/api/v4/projects/7/packages/pypi/files/{H}/my_pkg-1.0-py3-none-any.whl#sha256={H}" data-requires-python="&gt;=3.9">my_pkg-1.0-py3-none-any.whl</a><br>
+            <a href="../../files/{H}/my_pkg-1.0.tar.gz#sha256={}" data-requires-python="">my_pkg-1.0.tar.gz</a>
+            </body></html>"#,
+            H.to_uppercase()
+        );
+        let files = parse_html(&page, &body);
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].filename, "my_pkg-1.0-py3-none-any.whl");
+        assert_eq!(files[0].sha256.as_deref(), Some(H));
+        assert_eq!(files[0].requires_python.as_deref(), Some(">=3.9"));
+        assert!(files[0].url.fragment().is_none());
+        assert_eq!(files[1].sha256.as_deref(), Some(H), "hashes are lowercased");
+        assert_eq!(files[1].url.as_str(), format!("https://gitlab.example/api/v4/projects/7/packages/files/{H}/my_pkg-1.0.tar.gz"));
+    }
+
+    #[test]
+    fn pep_691_json() {
+        let page = Url::parse("https://idx.example/simple/my-pkg/").unwrap();
+        let body = format!(
+            r#"{{"meta":{{"api-version":"1.0"}},"name":"my-pkg","files":[{{"filename":"my_pkg-1.0.tar.gz","url":"../../f/my_pkg-1.0.tar.gz","hashes":{{"sha256":"{H}"}},"requires-python":">=3.9"}}]}}"#
+        );
+        let files = parse_page(&page, "application/vnd.pypi.simple.v1+json", body.as_bytes()).unwrap();
+        assert_eq!(files[0].url.as_str(), "https://idx.example/f/my_pkg-1.0.tar.gz");
+        assert_eq!(files[0].sha256.as_deref(), Some(H));
+        assert!(parse_json(&page, b"{").is_err());
+    }
+}
