@@ -36,14 +36,21 @@ impl CiEnvironment {
     pub fn from_env() -> Self {
         let vars = CI_VARIABLES
             .iter()
-            .filter_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()).map(|v| (*name, v)))
+            .filter_map(|name| {
+                std::env::var(name)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (*name, v))
+            })
             .collect();
         CiEnvironment { vars }
     }
 
     /// For tests: a given set of variables.
     pub fn from_pairs(pairs: &[(&'static str, &str)]) -> Self {
-        CiEnvironment { vars: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect() }
+        CiEnvironment {
+            vars: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -56,7 +63,11 @@ impl CiEnvironment {
 
     /// `${CI_API_V4_URL}/projects/${CI_PROJECT_ID}`, the base of registry URLs.
     pub fn project_api_url(&self) -> Option<String> {
-        Some(format!("{}/projects/{}", self.get("CI_API_V4_URL")?.trim_end_matches('/'), self.get("CI_PROJECT_ID")?))
+        Some(format!(
+            "{}/projects/{}",
+            self.get("CI_API_V4_URL")?.trim_end_matches('/'),
+            self.get("CI_PROJECT_ID")?
+        ))
     }
 }
 
@@ -66,9 +77,20 @@ impl std::fmt::Debug for CiEnvironment {
         let shown: BTreeMap<_, _> = self
             .vars
             .iter()
-            .map(|(k, v)| (*k, if *k == "CI_JOB_TOKEN" { "<redacted>" } else { v.as_str() }))
+            .map(|(k, v)| {
+                (
+                    *k,
+                    if *k == "CI_JOB_TOKEN" {
+                        "<redacted>"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
             .collect();
-        f.debug_struct("CiEnvironment").field("vars", &shown).finish()
+        f.debug_struct("CiEnvironment")
+            .field("vars", &shown)
+            .finish()
     }
 }
 

@@ -81,6 +81,15 @@ pub fn hint_of(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::sign::TokenError>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::registry::pypi::PublishError>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::registry::generic::GenericError>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::registry::consumer::ConsumerError>() {
+        return e.hint();
+    }
     None
 }
 

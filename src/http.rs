@@ -91,7 +91,13 @@ pub async fn follow_redirects(
         let location = response
             .status()
             .is_redirection()
-            .then(|| response.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).map(str::to_string))
+            .then(|| {
+                response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .map(str::to_string)
+            })
             .flatten();
         match location.and_then(|l| current.join(&l).ok()) {
             Some(next) if hops < 5 => {

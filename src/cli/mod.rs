@@ -1,11 +1,16 @@
 //! clap types only. Commands turn these into settings; the library never sees them.
 
+mod publish;
 mod shared;
 mod sign_blob;
 mod verify_blob;
 
 use clap::{Parser, Subcommand};
 
+pub use publish::{
+    ConsumerVerifyArgs, PublishArgs, PublishGenericArgs, PublishPypiArgs, PublishTarget,
+    RegistryArgs,
+};
 pub use shared::{IdentityPolicyArgs, OutputArgs, OutputFormat, TrustArgs};
 pub use sign_blob::SignBlobArgs;
 pub use verify_blob::VerifyBlobArgs;
@@ -22,6 +27,10 @@ pub struct Cli {
 pub enum Command {
     /// Keyless-sign files with Sigstore: one certificate, one log entry per file.
     SignBlob(SignBlobArgs),
+    /// Publish dists to the GitLab PyPI registry, or signatures to the generic registry.
+    Publish(PublishArgs),
+    /// Download a release from an index and verify every file's signature, as a user would.
+    ConsumerVerify(ConsumerVerifyArgs),
     /// Verify files against Sigstore bundles or cosign signatures, offline by default.
     #[command(visible_alias = "verify")]
     VerifyBlob(VerifyBlobArgs),

@@ -1,5 +1,9 @@
 //! One file per subcommand: turn arguments into settings, call the library, print.
 
+mod consumer_verify;
+mod progress;
+mod publish;
+mod shared;
 mod sign_blob;
 mod verify_blob;
 
@@ -9,6 +13,10 @@ use crate::exit::ExitStatus;
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::SignBlob(args) => sign_blob::run(args),
+        Command::Publish(args) => publish::run(args, &crate::ci::CiEnvironment::from_env()),
+        Command::ConsumerVerify(args) => {
+            consumer_verify::run(args, &crate::ci::CiEnvironment::from_env())
+        }
         Command::VerifyBlob(args) => verify_blob::run(args),
     }
 }

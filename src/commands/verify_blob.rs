@@ -5,15 +5,13 @@ use std::io::Write;
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::ci::{GitLabSigner, DEFAULT_CI_CONFIG_PATH, DEFAULT_GITLAB_URL};
-use crate::cli::{IdentityPolicyArgs, OutputFormat, TrustArgs, VerifyBlobArgs};
-use crate::diagnostics::{hint_of, UsageError};
+use super::shared::{hints, identity_policy, reason, trust_source};
+use crate::cli::{OutputFormat, VerifyBlobArgs};
+use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
 use crate::http::{self, HttpSettings};
-use crate::trust::{TrustMaterial, TrustSource};
-use crate::verify::{
-    BlobVerifier, EvidenceSource, Extension, IdentityPolicy, Job, Matcher, RekorLog, VerifyError,
-};
+use crate::trust::TrustMaterial;
+use crate::verify::{BlobVerifier, EvidenceSource, Job, RekorLog, VerifyError};
 
 pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
     let jobs = jobs(&args)?;
@@ -85,155 +83,6 @@ fn jobs(args: &VerifyBlobArgs) -> Result<Vec<Job>, UsageError> {
             evidence: evidence.clone(),
         })
         .collect())
-}
-
-fn trust_source(args: &TrustArgs) -> TrustSource {
-    match (&args.trusted_root, args.staging) {
-        (Some(path), _) => TrustSource::File(path.clone()),
-        (None, true) => TrustSource::Staging,
-        (None, false) => TrustSource::PublicGood,
-    }
-}
-
-fn identity_policy(args: &IdentityPolicyArgs) -> Result<IdentityPolicy, UsageError> {
-    let policy = if let Some(project) = &args.gitlab_project {
-        let signer = GitLabSigner::new(
-            args.gitlab_url.as_deref().unwrap_or(DEFAULT_GITLAB_URL),
-            project,
-            args.gitlab_config_path
-                .as_deref()
-                .unwrap_or(DEFAULT_CI_CONFIG_PATH),
-            args.gitlab_ref.as_deref(),
-        )?;
-        IdentityPolicy::for_gitlab(signer)
-    } else {
-        // clap's `requires` does not fire next to a conflicting group, so check here.
-        if args.gitlab_ref.is_some()
-            || args.gitlab_url.is_some()
-            || args.gitlab_config_path.is_some()
-        {
-            return Err(UsageError::new(
-                "--gitlab-ref, --gitlab-url and --gitlab-config-path need --gitlab-project",
-            ));
-        }
-        let identity = match (&args.certificate_identity, &args.certificate_identity_regexp) {
-            (Some(exact), _) => Matcher::exact(exact),
-            (None, Some(re)) => Matcher::pattern("--certificate-identity-regexp", re)?,
-            (None, None) => {
-                return Err(UsageError::new(
-                    "--certificate-identity or --certificate-identity-regexp is required for keyless verification",
-                )
-                .with_hint("for a GitLab CI signer use --gitlab-project group/project [--gitlab-ref refs/tags/v1.0]"))
-            }
-        };
-        let issuer = match (&args.certificate_oidc_issuer, &args.certificate_oidc_issuer_regexp) {
-            (Some(exact), _) => Matcher::exact(exact),
-            (None, Some(re)) => Matcher::pattern("--certificate-oidc-issuer-regexp", re)?,
-            (None, None) => {
-                return Err(UsageError::new(
-                    "--certificate-oidc-issuer or --certificate-oidc-issuer-regexp is required for keyless verification",
-                )
-                .with_hint("GitLab.com CI certificates have issuer https://gitlab.com"))
-            }
-        };
-        IdentityPolicy::new(identity, issuer)
-    };
-    let extensions = [
-        (
-            Extension::BuildSignerUri,
-            &args.certificate_build_signer_uri,
-        ),
-        (
-            Extension::BuildSignerDigest,
-            &args.certificate_build_signer_digest,
-        ),
-        (
-            Extension::RunnerEnvironment,
-            &args.certificate_runner_environment,
-        ),
-        (
-            Extension::SourceRepositoryUri,
-            &args.certificate_source_repository_uri,
-        ),
-        (
-            Extension::SourceRepositoryDigest,
-            &args.certificate_source_repository_digest,
-        ),
-        (
-            Extension::SourceRepositoryRef,
-            &args.certificate_source_repository_ref,
-        ),
-        (
-            Extension::SourceRepositoryIdentifier,
-            &args.certificate_source_repository_identifier,
-        ),
-        (
-            Extension::SourceRepositoryOwnerUri,
-            &args.certificate_source_repository_owner_uri,
-        ),
-        (
-            Extension::SourceRepositoryOwnerIdentifier,
-            &args.certificate_source_repository_owner_identifier,
-        ),
-        (
-            Extension::BuildConfigUri,
-            &args.certificate_build_config_uri,
-        ),
-        (
-            Extension::BuildConfigDigest,
-            &args.certificate_build_config_digest,
-        ),
-        (Extension::BuildTrigger, &args.certificate_build_trigger),
-        (
-            Extension::RunInvocationUri,
-            &args.certificate_run_invocation_uri,
-        ),
-        (
-            Extension::SourceRepositoryVisibilityAtSigning,
-            &args.certificate_source_repository_visibility_at_signing,
-        ),
-        (
-            Extension::DeploymentEnvironment,
-            &args.certificate_deployment_environment,
-        ),
-        (Extension::TokenSubject, &args.certificate_token_subject),
-    ];
-    Ok(extensions
-        .into_iter()
-        .filter_map(|(extension, value)| value.as_ref().map(|v| (extension, v)))
-        .fold(policy, |policy, (extension, value)| {
-            policy.with_extension(extension, value)
-        }))
-}
-
-/// One line of reasons: the error and its causes, joined.
-fn reason(err: &VerifyError) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // Some upstream errors repeat their source in their own message.
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text.replace('\n', " ")
-}
-
-fn hints(err: &VerifyError) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = current {
-        if let Some(h) = hint_of(e) {
-            if !out.contains(&h) {
-                out.push(h);
-            }
-        }
-        current = e.source();
-    }
-    out
 }
 
 fn print_results(

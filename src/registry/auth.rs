@@ -51,7 +51,9 @@ impl Credential {
             Credential::JobToken(_) => "the CI job token (CI_JOB_TOKEN)".into(),
             Credential::AccessToken(_) => "the access token (--token / GL_SIGN_TOKEN)".into(),
             Credential::DeployToken { username, .. } => format!("the deploy token of {username}"),
-            Credential::Basic { username, .. } => format!("username {username} with --password / GL_SIGN_PASSWORD"),
+            Credential::Basic { username, .. } => {
+                format!("username {username} with --password / GL_SIGN_PASSWORD")
+            }
             Credential::Anonymous => "no credentials".into(),
         }
     }
@@ -63,8 +65,12 @@ impl Credential {
             Credential::JobToken(t) => request.basic_auth("gitlab-ci-token", Some(t.expose())),
             // GitLab ignores the username for access tokens; PyPI wants __token__.
             Credential::AccessToken(t) => request.basic_auth("__token__", Some(t.expose())),
-            Credential::DeployToken { username, token } => request.basic_auth(username, Some(token.expose())),
-            Credential::Basic { username, password } => request.basic_auth(username, Some(password.expose())),
+            Credential::DeployToken { username, token } => {
+                request.basic_auth(username, Some(token.expose()))
+            }
+            Credential::Basic { username, password } => {
+                request.basic_auth(username, Some(password.expose()))
+            }
             Credential::Anonymous => request,
         }
     }
@@ -75,7 +81,9 @@ impl Credential {
             Credential::JobToken(t) => request.header("JOB-TOKEN", t.expose()),
             Credential::AccessToken(t) => request.header("PRIVATE-TOKEN", t.expose()),
             Credential::DeployToken { token, .. } => request.header("DEPLOY-TOKEN", token.expose()),
-            Credential::Basic { username, password } => request.basic_auth(username, Some(password.expose())),
+            Credential::Basic { username, password } => {
+                request.basic_auth(username, Some(password.expose()))
+            }
             Credential::Anonymous => request,
         }
     }
@@ -87,7 +95,10 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let c = Credential::Basic { username: "me".into(), password: Secret::new("hunter2") };
+        let c = Credential::Basic {
+            username: "me".into(),
+            password: Secret::new("hunter2"),
+        };
         assert!(!format!("{c:?} {}", c.kind()).contains("hunter2"));
         let j = Credential::JobToken(Secret::new("glcbt-secret"));
         assert!(!format!("{j:?} {}", j.kind()).contains("glcbt-secret"));

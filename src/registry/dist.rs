@@ -51,13 +51,25 @@ pub enum DistError {
 
 impl Dist {
     pub fn open(path: &Path) -> Result<Dist, DistError> {
-        let not_a_dist = || DistError::NotADist { path: path.to_path_buf() };
+        let not_a_dist = || DistError::NotADist {
+            path: path.to_path_buf(),
+        };
         // python-pkginfo assumes UTF-8 names; check first rather than panic.
-        let filename = path.file_name().and_then(|n| n.to_str()).ok_or_else(not_a_dist)?.to_string();
-        if !(filename.ends_with(".whl") || filename.ends_with(".tar.gz") || filename.ends_with(".zip")) {
+        let filename = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(not_a_dist)?
+            .to_string();
+        if !(filename.ends_with(".whl")
+            || filename.ends_with(".tar.gz")
+            || filename.ends_with(".zip"))
+        {
             return Err(not_a_dist());
         }
-        let dist = Distribution::new(path).map_err(|source| DistError::Metadata { path: path.to_path_buf(), source })?;
+        let dist = Distribution::new(path).map_err(|source| DistError::Metadata {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let kind = match dist.r#type() {
             DistributionType::Wheel => DistKind::Wheel,
             DistributionType::SDist => DistKind::Sdist,
@@ -65,12 +77,24 @@ impl Dist {
         };
         let metadata = dist.metadata().clone();
         if metadata.name.trim().is_empty() {
-            return Err(DistError::Missing { path: path.to_path_buf(), field: "Name" });
+            return Err(DistError::Missing {
+                path: path.to_path_buf(),
+                field: "Name",
+            });
         }
         if metadata.version.trim().is_empty() {
-            return Err(DistError::Missing { path: path.to_path_buf(), field: "Version" });
+            return Err(DistError::Missing {
+                path: path.to_path_buf(),
+                field: "Version",
+            });
         }
-        Ok(Dist { path: path.to_path_buf(), filename, kind, pyversion: dist.python_version().to_string(), metadata })
+        Ok(Dist {
+            path: path.to_path_buf(),
+            filename,
+            kind,
+            pyversion: dist.python_version().to_string(),
+            metadata,
+        })
     }
 }
 
@@ -101,7 +125,9 @@ pub fn name_and_version_from_filename(filename: &str) -> Option<(String, String)
         let version = parts.next()?;
         return (parts.count() >= 3).then(|| (name.to_string(), version.to_string()));
     }
-    let stem = filename.strip_suffix(".tar.gz").or_else(|| filename.strip_suffix(".zip"))?;
+    let stem = filename
+        .strip_suffix(".tar.gz")
+        .or_else(|| filename.strip_suffix(".zip"))?;
     // The version is after the last '-' (PEP 625 names have no '-' in the name part).
     let (name, version) = stem.rsplit_once('-')?;
     Some((name.to_string(), version.to_string()))
@@ -110,7 +136,10 @@ pub fn name_and_version_from_filename(filename: &str) -> Option<(String, String)
 /// Whether two PEP 440 versions are equal (`1.0` == `1.0.0`), falling back to
 /// string equality for versions that do not parse.
 pub fn same_version(a: &str, b: &str) -> bool {
-    match (a.parse::<pep440_rs::Version>(), b.parse::<pep440_rs::Version>()) {
+    match (
+        a.parse::<pep440_rs::Version>(),
+        b.parse::<pep440_rs::Version>(),
+    ) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     }
@@ -128,9 +157,18 @@ mod tests {
 
     #[test]
     fn filenames_give_name_and_version() {
-        assert_eq!(name_and_version_from_filename("my_pkg-1.2.3-py3-none-any.whl"), Some(("my_pkg".into(), "1.2.3".into())));
-        assert_eq!(name_and_version_from_filename("my_pkg-1.2.3-1-py3-none-any.whl"), Some(("my_pkg".into(), "1.2.3".into())));
-        assert_eq!(name_and_version_from_filename("my_pkg-1.2.3.tar.gz"), Some(("my_pkg".into(), "1.2.3".into())));
+        assert_eq!(
+            name_and_version_from_filename("my_pkg-1.2.3-py3-none-any.whl"),
+            Some(("my_pkg".into(), "1.2.3".into()))
+        );
+        assert_eq!(
+            name_and_version_from_filename("my_pkg-1.2.3-1-py3-none-any.whl"),
+            Some(("my_pkg".into(), "1.2.3".into()))
+        );
+        assert_eq!(
+            name_and_version_from_filename("my_pkg-1.2.3.tar.gz"),
+            Some(("my_pkg".into(), "1.2.3".into()))
+        );
         assert_eq!(name_and_version_from_filename("bad.whl"), None);
         assert_eq!(name_and_version_from_filename("x.txt"), None);
         assert!(same_version("1.0", "1.0.0"));
@@ -142,9 +180,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sig = dir.path().join("pkg-1.0-py3-none-any.whl.sig");
         std::fs::write(&sig, "AAAA").unwrap();
-        assert!(matches!(Dist::open(&sig).unwrap_err(), DistError::NotADist { .. }));
+        assert!(matches!(
+            Dist::open(&sig).unwrap_err(),
+            DistError::NotADist { .. }
+        ));
         let broken = dir.path().join("pkg-1.0-py3-none-any.whl");
         std::fs::write(&broken, "not a zip").unwrap();
-        assert!(matches!(Dist::open(&broken).unwrap_err(), DistError::Metadata { .. }));
+        assert!(matches!(
+            Dist::open(&broken).unwrap_err(),
+            DistError::Metadata { .. }
+        ));
     }
 }

@@ -27,7 +27,10 @@ pub fn parse_html(page_url: &Url, body: &str) -> Vec<IndexFile> {
         .filter_map(|a| {
             let href = a.value().attr("href")?;
             let mut url = page_url.join(href).ok()?;
-            let sha256 = url.fragment().and_then(|f| f.strip_prefix("sha256=")).map(str::to_ascii_lowercase);
+            let sha256 = url
+                .fragment()
+                .and_then(|f| f.strip_prefix("sha256="))
+                .map(str::to_ascii_lowercase);
             url.set_fragment(None);
             let text = a.text().collect::<String>();
             let filename = match text.trim() {
@@ -65,11 +68,26 @@ pub fn parse_json(page_url: &Url, body: &[u8]) -> Result<Vec<IndexFile>, String>
     page.files
         .into_iter()
         .map(|f| {
-            let mut url = page_url.join(&f.url).map_err(|e| format!("{}: {e}", f.url))?;
-            let fragment_hash = url.fragment().and_then(|fr| fr.strip_prefix("sha256=")).map(str::to_string);
+            let mut url = page_url
+                .join(&f.url)
+                .map_err(|e| format!("{}: {e}", f.url))?;
+            let fragment_hash = url
+                .fragment()
+                .and_then(|fr| fr.strip_prefix("sha256="))
+                .map(str::to_string);
             url.set_fragment(None);
-            let sha256 = f.hashes.get("sha256").cloned().or(fragment_hash).map(|h| h.to_ascii_lowercase());
-            Ok(IndexFile { filename: f.filename, url, sha256, requires_python: f.requires_python })
+            let sha256 = f
+                .hashes
+                .get("sha256")
+                .cloned()
+                .or(fragment_hash)
+                .map(|h| h.to_ascii_lowercase());
+            Ok(IndexFile {
+                filename: f.filename,
+                url,
+                sha256,
+                requires_python: f.requires_python,
+            })
         })
         .collect()
 }
@@ -78,8 +96,14 @@ pub fn parse_json(page_url: &Url, body: &[u8]) -> Result<Vec<IndexFile>, String>
 pub const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, text/html;q=0.1";
 
 /// Parse a page in whichever format the server chose.
-pub fn parse_page(page_url: &Url, content_type: &str, body: &[u8]) -> Result<Vec<IndexFile>, String> {
-    if content_type.starts_with("application/vnd.pypi.simple.v1+json") || content_type.starts_with("application/json") {
+pub fn parse_page(
+    page_url: &Url,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Vec<IndexFile>, String> {
+    if content_type.starts_with("application/vnd.pypi.simple.v1+json")
+        || content_type.starts_with("application/json")
+    {
         parse_json(page_url, body)
     } else {
         Ok(parse_html(page_url, &String::from_utf8_lossy(body)))
@@ -94,7 +118,9 @@ mod tests {
 
     #[test]
     fn gitlab_html() {
-        let page = Url::parse("https://gitlab.example/api/v4/projects/7/packages/pypi/simple/my-pkg").unwrap();
+        let page =
+            Url::parse("https://gitlab.example/api/v4/projects/7/packages/pypi/simple/my-pkg")
+                .unwrap();
         let body = format!(
             r#"<!DOCTYPE html><html><body><h1>Links for my-pkg</h1>
             <a href="https://gitlab.example/api/v4/projects/7/packages/pypi/files/{H}/my_pkg-1.0-py3-none-any.whl#sha256={H}" data-requires-python="&gt;=3.9">my_pkg-1.0-py3-none-any.whl</a><br>
@@ -109,7 +135,12 @@ mod tests {
         assert_eq!(files[0].requires_python.as_deref(), Some(">=3.9"));
         assert!(files[0].url.fragment().is_none());
         assert_eq!(files[1].sha256.as_deref(), Some(H), "hashes are lowercased");
-        assert_eq!(files[1].url.as_str(), format!("https://gitlab.example/api/v4/projects/7/packages/files/{H}/my_pkg-1.0.tar.gz"));
+        assert_eq!(
+            files[1].url.as_str(),
+            format!(
+                "https://gitlab.example/api/v4/projects/7/packages/files/{H}/my_pkg-1.0.tar.gz"
+            )
+        );
     }
 
     #[test]
@@ -118,8 +149,16 @@ mod tests {
         let body = format!(
             r#"{{"meta":{{"api-version":"1.0"}},"name":"my-pkg","files":[{{"filename":"my_pkg-1.0.tar.gz","url":"../../f/my_pkg-1.0.tar.gz","hashes":{{"sha256":"{H}"}},"requires-python":">=3.9"}}]}}"#
         );
-        let files = parse_page(&page, "application/vnd.pypi.simple.v1+json", body.as_bytes()).unwrap();
-        assert_eq!(files[0].url.as_str(), "https://idx.example/f/my_pkg-1.0.tar.gz");
+        let files = parse_page(
+            &page,
+            "application/vnd.pypi.simple.v1+json",
+            body.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            files[0].url.as_str(),
+            "https://idx.example/f/my_pkg-1.0.tar.gz"
+        );
         assert_eq!(files[0].sha256.as_deref(), Some(H));
         assert!(parse_json(&page, b"{").is_err());
     }

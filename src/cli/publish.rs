@@ -1,0 +1,122 @@
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{IdentityPolicyArgs, OutputArgs, TrustArgs};
+
+/// Registry credentials. In a GitLab CI job none are needed: the job token is used.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// Username for HTTP Basic (with --password), e.g. a deploy token's username
+    #[arg(
+        long,
+        env = "GL_SIGN_USERNAME",
+        requires = "password",
+        help_heading = "Registry credentials"
+    )]
+    pub username: Option<String>,
+    /// Password for HTTP Basic
+    #[arg(
+        long,
+        env = "GL_SIGN_PASSWORD",
+        hide_env_values = true,
+        requires = "username",
+        help_heading = "Registry credentials"
+    )]
+    pub password: Option<String>,
+    /// Personal, project or group access token
+    #[arg(
+        long,
+        env = "GL_SIGN_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "username",
+        help_heading = "Registry credentials"
+    )]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    #[command(subcommand)]
+    pub target: PublishTarget,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum PublishTarget {
+    /// Upload wheels and sdists to the GitLab PyPI registry (or any legacy-upload index).
+    Pypi(PublishPypiArgs),
+    /// Upload files (signatures, certificates, bundles) to the GitLab generic registry.
+    Generic(PublishGenericArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Exit status: 0 every file is on the registry, 2 any failure.")]
+pub struct PublishPypiArgs {
+    /// Wheels and sdists to upload
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Upload URL [default: ${CI_API_V4_URL}/projects/${CI_PROJECT_ID}/packages/pypi]
+    #[arg(long, value_name = "URL")]
+    pub repository_url: Option<String>,
+    /// Skip files the index already lists with the same sha256 (a different hash is an error)
+    #[arg(long)]
+    pub skip_existing: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Exit status: 0 every file is on the registry, 2 any failure.")]
+pub struct PublishGenericArgs {
+    /// Files to upload
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Generic package name [default: $CI_PROJECT_NAME]
+    #[arg(long, value_name = "NAME")]
+    pub package: Option<String>,
+    /// Package version [default: the version in the files' dist names, else $CI_COMMIT_TAG without a leading v]
+    #[arg(long, value_name = "VERSION")]
+    pub package_version: Option<String>,
+    /// Generic registry URL [default: ${CI_API_V4_URL}/projects/${CI_PROJECT_ID}/packages/generic]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Exit status: 0 every file of the release verified, 1 a file was rejected or has no \
+signature, 2 usage error, unreadable input, network failure."
+)]
+pub struct ConsumerVerifyArgs {
+    /// The release, as NAME==VERSION
+    #[arg(value_name = "NAME==VERSION")]
+    pub requirement: String,
+    /// Simple index root [default: ${CI_API_V4_URL}/projects/${CI_PROJECT_ID}/packages/pypi/simple]
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+    /// Generic registry with the signatures [default: ${CI_API_V4_URL}/projects/${CI_PROJECT_ID}/packages/generic]
+    #[arg(long, value_name = "URL")]
+    pub generic_url: Option<String>,
+    /// Generic package holding the signatures [default: $CI_PROJECT_NAME, else NAME]
+    #[arg(long, value_name = "NAME")]
+    pub package: Option<String>,
+    /// Keep the verified files in this directory
+    #[arg(long, value_name = "DIR")]
+    pub dest: Option<PathBuf>,
+    #[command(flatten)]
+    pub identity: IdentityPolicyArgs,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Rekor v1 log to search for detached signatures [default: the trusted root's first log]
+    #[arg(long, value_name = "URL", conflicts_with = "offline")]
+    pub rekor_url: Option<String>,
+    /// Never look signatures up in Rekor; detached .sig/.crt then fail
+    #[arg(long)]
+    pub offline: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

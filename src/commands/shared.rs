@@ -1,0 +1,205 @@
+//! Settings resolution shared by several commands.
+
+use crate::ci::{CiEnvironment, GitLabSigner, DEFAULT_CI_CONFIG_PATH, DEFAULT_GITLAB_URL};
+use crate::cli::{IdentityPolicyArgs, RegistryArgs, TrustArgs};
+use crate::diagnostics::{hint_of, UsageError};
+use crate::registry::auth::{Credential, Secret};
+use crate::trust::TrustSource;
+use crate::verify::{Extension, IdentityPolicy, Matcher};
+
+pub fn trust_source(args: &TrustArgs) -> TrustSource {
+    match (&args.trusted_root, args.staging) {
+        (Some(path), _) => TrustSource::File(path.clone()),
+        (None, true) => TrustSource::Staging,
+        (None, false) => TrustSource::PublicGood,
+    }
+}
+
+pub fn identity_policy(args: &IdentityPolicyArgs) -> Result<IdentityPolicy, UsageError> {
+    let policy = if let Some(project) = &args.gitlab_project {
+        let signer = GitLabSigner::new(
+            args.gitlab_url.as_deref().unwrap_or(DEFAULT_GITLAB_URL),
+            project,
+            args.gitlab_config_path
+                .as_deref()
+                .unwrap_or(DEFAULT_CI_CONFIG_PATH),
+            args.gitlab_ref.as_deref(),
+        )?;
+        IdentityPolicy::for_gitlab(signer)
+    } else {
+        // clap's `requires` does not fire next to a conflicting group, so check here.
+        if args.gitlab_ref.is_some()
+            || args.gitlab_url.is_some()
+            || args.gitlab_config_path.is_some()
+        {
+            return Err(UsageError::new(
+                "--gitlab-ref, --gitlab-url and --gitlab-config-path need --gitlab-project",
+            ));
+        }
+        let identity = match (&args.certificate_identity, &args.certificate_identity_regexp) {
+            (Some(exact), _) => Matcher::exact(exact),
+            (None, Some(re)) => Matcher::pattern("--certificate-identity-regexp", re)?,
+            (None, None) => {
+                return Err(UsageError::new(
+                    "--certificate-identity or --certificate-identity-regexp is required for keyless verification",
+                )
+                .with_hint("for a GitLab CI signer use --gitlab-project group/project [--gitlab-ref refs/tags/v1.0]"))
+            }
+        };
+        let issuer = match (&args.certificate_oidc_issuer, &args.certificate_oidc_issuer_regexp) {
+            (Some(exact), _) => Matcher::exact(exact),
+            (None, Some(re)) => Matcher::pattern("--certificate-oidc-issuer-regexp", re)?,
+            (None, None) => {
+                return Err(UsageError::new(
+                    "--certificate-oidc-issuer or --certificate-oidc-issuer-regexp is required for keyless verification",
+                )
+                .with_hint("GitLab.com CI certificates have issuer https://gitlab.com"))
+            }
+        };
+        IdentityPolicy::new(identity, issuer)
+    };
+    let extensions = [
+        (
+            Extension::BuildSignerUri,
+            &args.certificate_build_signer_uri,
+        ),
+        (
+            Extension::BuildSignerDigest,
+            &args.certificate_build_signer_digest,
+        ),
+        (
+            Extension::RunnerEnvironment,
+            &args.certificate_runner_environment,
+        ),
+        (
+            Extension::SourceRepositoryUri,
+            &args.certificate_source_repository_uri,
+        ),
+        (
+            Extension::SourceRepositoryDigest,
+            &args.certificate_source_repository_digest,
+        ),
+        (
+            Extension::SourceRepositoryRef,
+            &args.certificate_source_repository_ref,
+        ),
+        (
+            Extension::SourceRepositoryIdentifier,
+            &args.certificate_source_repository_identifier,
+        ),
+        (
+            Extension::SourceRepositoryOwnerUri,
+            &args.certificate_source_repository_owner_uri,
+        ),
+        (
+            Extension::SourceRepositoryOwnerIdentifier,
+            &args.certificate_source_repository_owner_identifier,
+        ),
+        (
+            Extension::BuildConfigUri,
+            &args.certificate_build_config_uri,
+        ),
+        (
+            Extension::BuildConfigDigest,
+            &args.certificate_build_config_digest,
+        ),
+        (Extension::BuildTrigger, &args.certificate_build_trigger),
+        (
+            Extension::RunInvocationUri,
+            &args.certificate_run_invocation_uri,
+        ),
+        (
+            Extension::SourceRepositoryVisibilityAtSigning,
+            &args.certificate_source_repository_visibility_at_signing,
+        ),
+        (
+            Extension::DeploymentEnvironment,
+            &args.certificate_deployment_environment,
+        ),
+        (Extension::TokenSubject, &args.certificate_token_subject),
+    ];
+    Ok(extensions
+        .into_iter()
+        .filter_map(|(extension, value)| value.as_ref().map(|v| (extension, v)))
+        .fold(policy, |policy, (extension, value)| {
+            policy.with_extension(extension, value)
+        }))
+}
+
+/// One line of reasons: the error and its causes, joined.
+pub fn reason(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some upstream errors repeat their source in their own message.
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
+}
+
+/// Every hint in an error chain, once each.
+pub fn hints(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(h) = hint_of(e) {
+            if !out.contains(&h) {
+                out.push(h);
+            }
+        }
+        current = e.source();
+    }
+    out
+}
+
+/// The credential to use: flags (or their GL_SIGN_* variables) first, then the
+/// CI job token, else none.
+pub fn credential(args: &RegistryArgs, ci: &CiEnvironment) -> Credential {
+    if let Some(token) = &args.token {
+        return Credential::AccessToken(Secret::new(token.clone()));
+    }
+    if let (Some(username), Some(password)) = (&args.username, &args.password) {
+        return Credential::Basic {
+            username: username.clone(),
+            password: Secret::new(password.clone()),
+        };
+    }
+    match ci.get("CI_JOB_TOKEN") {
+        Some(token) => Credential::JobToken(Secret::new(token)),
+        None => Credential::Anonymous,
+    }
+}
+
+/// A URL from a flag, or from the CI variables.
+pub fn url_or_ci(
+    flag: Option<&str>,
+    flag_name: &str,
+    ci: &CiEnvironment,
+    suffix: &str,
+) -> Result<reqwest::Url, UsageError> {
+    let text = match flag {
+        Some(url) => url.to_string(),
+        None => match ci.project_api_url() {
+            Some(base) => format!("{base}{suffix}"),
+            None => {
+                return Err(
+                    UsageError::new(format!("{flag_name} is needed outside GitLab CI"))
+                        .with_hint("inside a job it defaults from CI_API_V4_URL and CI_PROJECT_ID"),
+                )
+            }
+        },
+    };
+    let url = reqwest::Url::parse(&text)
+        .map_err(|e| UsageError::new(format!("{flag_name} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(UsageError::new(format!(
+            "{flag_name} must be an http(s) URL"
+        )));
+    }
+    Ok(url)
+}

@@ -1,0 +1,386 @@
+//! What an end user runs: fetch a release from a simple index, check every
+//! file against the index's sha256, and fetch each file's signature from the
+//! generic registry. Verification then goes through the same `BlobVerifier`
+//! as `verify-blob`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use reqwest::{StatusCode, Url};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::auth::Credential;
+use super::dist::{name_and_version_from_filename, normalize_name, same_version};
+use super::index::{self, IndexFile};
+use super::Progress;
+use crate::http::{follow_redirects, may_carry_credentials, redact_url};
+use crate::verify::{input, Detached, Evidence};
+
+#[derive(Debug, Clone)]
+pub struct ReleaseSource {
+    /// The simple index root, e.g. `…/projects/7/packages/pypi/simple`.
+    pub index_url: Url,
+    pub index_credential: Credential,
+    /// `…/projects/7/packages/generic`.
+    pub generic_url: Url,
+    pub generic_credential: Credential,
+    /// Generic package holding the signatures.
+    pub package: String,
+}
+
+/// One downloaded file of the release, checked against the index.
+#[derive(Debug)]
+pub struct Downloaded {
+    pub filename: String,
+    /// Where the bytes are (a partial file until the caller keeps it).
+    pub path: PathBuf,
+    pub sha256: [u8; 32],
+    /// The signature evidence, or why there is none.
+    pub evidence: Result<Evidence, ConsumerError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("refusing to send {credential} over plain http to {url}")]
+    InsecureUrl { url: String, credential: String },
+    #[error("request to {url} failed")]
+    Request {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url} answered {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url} refused {credential} ({status})")]
+    Unauthorized {
+        url: String,
+        credential: String,
+        status: u16,
+    },
+    #[error("{name} is not on {url} (the index redirects it elsewhere, as GitLab does for packages it does not hold)")]
+    NotOnIndex { name: String, url: String },
+    #[error("{url} lists no files for {name}=={version}")]
+    NoFiles {
+        name: String,
+        version: String,
+        url: String,
+    },
+    #[error("{url} is not a simple index page: {detail}")]
+    BadIndex { url: String, detail: String },
+    #[error("the index gives no sha256 for {file}; it cannot be checked")]
+    NoIndexHash { file: String },
+    #[error("{file}: expected sha256 {expected} (from the index), downloaded file has {found}")]
+    IndexHashMismatch {
+        file: String,
+        expected: String,
+        found: String,
+    },
+    #[error("no signature for {file} in the generic registry: looked for {looked_for}")]
+    MissingSignature { file: String, looked_for: String },
+    #[error("the signature files for {file} are not valid")]
+    BadEvidence {
+        file: String,
+        #[source]
+        source: input::InputError,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ConsumerError {
+    /// A "no" about the release rather than a failure to find out.
+    pub fn is_rejection(&self) -> bool {
+        matches!(
+            self,
+            ConsumerError::NoFiles { .. }
+                | ConsumerError::IndexHashMismatch { .. }
+                | ConsumerError::MissingSignature { .. }
+                | ConsumerError::NoIndexHash { .. }
+        )
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ConsumerError::MissingSignature { .. } => Some(
+                "the release was published without its signatures (gl-sign publish generic), or --package / --generic-url point elsewhere"
+                    .into(),
+            ),
+            ConsumerError::Unauthorized { .. } => Some("pass --token, or run inside a GitLab CI job of the project".into()),
+            _ => None,
+        }
+    }
+}
+
+pub struct ReleaseFetcher {
+    client: reqwest::Client,
+    source: ReleaseSource,
+    progress: Arc<dyn Progress>,
+}
+
+impl ReleaseFetcher {
+    pub fn new(
+        client: reqwest::Client,
+        source: ReleaseSource,
+        progress: Arc<dyn Progress>,
+    ) -> Result<Self, ConsumerError> {
+        for (url, credential) in [
+            (&source.index_url, &source.index_credential),
+            (&source.generic_url, &source.generic_credential),
+        ] {
+            if *credential != Credential::Anonymous && !may_carry_credentials(url) {
+                return Err(ConsumerError::InsecureUrl {
+                    url: redact_url(url.as_str()),
+                    credential: credential.kind(),
+                });
+            }
+        }
+        Ok(ReleaseFetcher {
+            client,
+            source,
+            progress,
+        })
+    }
+
+    /// The index's files for `name`==`version`.
+    pub async fn release_files(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<Vec<IndexFile>, ConsumerError> {
+        let mut page = self.source.index_url.clone();
+        page.path_segments_mut()
+            .expect("an http(s) URL")
+            .pop_if_empty()
+            .push(&normalize_name(name))
+            .push("");
+        let shown = redact_url(page.as_str());
+        let request = self.source.index_credential.apply_pypi(
+            self.client
+                .get(page.clone())
+                .header("Accept", index::ACCEPT),
+        );
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ConsumerError::Request {
+                url: shown.clone(),
+                source,
+            })?;
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(ConsumerError::NotOnIndex {
+                name: name.to_string(),
+                url: shown,
+            });
+        }
+        if status == StatusCode::NOT_FOUND {
+            return Err(ConsumerError::NoFiles {
+                name: name.into(),
+                version: version.into(),
+                url: shown,
+            });
+        }
+        check_auth(status, &shown, &self.source.index_credential)?;
+        if !status.is_success() {
+            return Err(ConsumerError::Status {
+                url: shown,
+                status: status.as_u16(),
+            });
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("text/html")
+            .to_string();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| ConsumerError::Request {
+                url: shown.clone(),
+                source,
+            })?;
+        let files = index::parse_page(&page, &content_type, &body).map_err(|detail| {
+            ConsumerError::BadIndex {
+                url: shown.clone(),
+                detail,
+            }
+        })?;
+        let wanted = normalize_name(name);
+        let release: Vec<IndexFile> = files
+            .into_iter()
+            .filter(|f| {
+                name_and_version_from_filename(&f.filename)
+                    .is_some_and(|(n, v)| normalize_name(&n) == wanted && same_version(&v, version))
+            })
+            .collect();
+        if release.is_empty() {
+            return Err(ConsumerError::NoFiles {
+                name: name.into(),
+                version: version.into(),
+                url: shown,
+            });
+        }
+        Ok(release)
+    }
+
+    /// Download `file` into `dir` (streaming, hashing as it goes), check the
+    /// index's sha256, then fetch its signature.
+    pub async fn download(
+        &self,
+        file: &IndexFile,
+        dir: &Path,
+        version: &str,
+    ) -> Result<Downloaded, ConsumerError> {
+        let expected = file
+            .sha256
+            .clone()
+            .ok_or_else(|| ConsumerError::NoIndexHash {
+                file: file.filename.clone(),
+            })?;
+        let path = dir.join(format!(".gl-sign-partial-{}", file.filename));
+        let shown = redact_url(file.url.as_str());
+        let credential = self.source.index_credential.clone();
+        let mut response =
+            follow_redirects(&self.client, file.url.clone(), |r| credential.apply_pypi(r))
+                .await
+                .map_err(|source| ConsumerError::Request {
+                    url: shown.clone(),
+                    source,
+                })?;
+        check_auth(response.status(), &shown, &self.source.index_credential)?;
+        if !response.status().is_success() {
+            return Err(ConsumerError::Status {
+                url: shown,
+                status: response.status().as_u16(),
+            });
+        }
+        let total = response.content_length().unwrap_or(0);
+        let write_error = |source| ConsumerError::Write {
+            path: path.clone(),
+            source,
+        };
+        let mut out = tokio::fs::File::create(&path).await.map_err(write_error)?;
+        let mut hasher = Sha256::new();
+        let mut done = 0u64;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|source| ConsumerError::Request {
+                url: shown.clone(),
+                source,
+            })?
+        {
+            hasher.update(&chunk);
+            out.write_all(&chunk).await.map_err(write_error)?;
+            done += chunk.len() as u64;
+            self.progress.bytes(&file.filename, done, total);
+        }
+        out.flush().await.map_err(write_error)?;
+        let sha256: [u8; 32] = hasher.finalize().into();
+        if hex::encode(sha256) != expected {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(ConsumerError::IndexHashMismatch {
+                file: file.filename.clone(),
+                expected,
+                found: hex::encode(sha256),
+            });
+        }
+        let evidence = self.evidence(&file.filename, version).await;
+        Ok(Downloaded {
+            filename: file.filename.clone(),
+            path,
+            sha256,
+            evidence,
+        })
+    }
+
+    /// `FILE.sigstore.json`, else `FILE.sig` + `FILE.crt`, from the generic registry.
+    async fn evidence(&self, filename: &str, version: &str) -> Result<Evidence, ConsumerError> {
+        let bad = |source| ConsumerError::BadEvidence {
+            file: filename.to_string(),
+            source,
+        };
+        if let Some(bytes) = self
+            .generic_file(version, &format!("{filename}.sigstore.json"))
+            .await?
+        {
+            return input::parse_bundle(&bytes).map_err(bad);
+        }
+        let signature = self
+            .generic_file(version, &format!("{filename}.sig"))
+            .await?;
+        let certificate = self
+            .generic_file(version, &format!("{filename}.crt"))
+            .await?;
+        match (signature, certificate) {
+            (Some(sig), Some(crt)) => Ok(Evidence::Detached(Detached {
+                signature: input::parse_signature(&sig).map_err(bad)?,
+                certificate: input::parse_certificate(&crt).map_err(bad)?,
+            })),
+            _ => Err(ConsumerError::MissingSignature {
+                file: filename.to_string(),
+                looked_for: format!(
+                    "{filename}.sigstore.json, {filename}.sig + {filename}.crt in {}/{version}",
+                    self.source.package
+                ),
+            }),
+        }
+    }
+
+    /// A small file from the generic registry, or None when it is not there.
+    async fn generic_file(
+        &self,
+        version: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, ConsumerError> {
+        let mut url = self.source.generic_url.clone();
+        url.path_segments_mut()
+            .expect("an http(s) URL")
+            .pop_if_empty()
+            .push(&self.source.package)
+            .push(version)
+            .push(name);
+        let shown = redact_url(url.as_str());
+        let credential = self.source.generic_credential.clone();
+        let response = follow_redirects(&self.client, url, |r| credential.apply_generic(r))
+            .await
+            .map_err(|source| ConsumerError::Request {
+                url: shown.clone(),
+                source,
+            })?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|source| ConsumerError::Request { url: shown, source })?;
+                Ok(Some(bytes.to_vec()))
+            }
+            s => {
+                check_auth(s, &shown, &self.source.generic_credential)?;
+                Err(ConsumerError::Status {
+                    url: shown,
+                    status: s.as_u16(),
+                })
+            }
+        }
+    }
+}
+
+fn check_auth(status: StatusCode, url: &str, credential: &Credential) -> Result<(), ConsumerError> {
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        return Err(ConsumerError::Unauthorized {
+            url: url.to_string(),
+            credential: credential.kind(),
+            status: status.as_u16(),
+        });
+    }
+    Ok(())
+}

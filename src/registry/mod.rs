@@ -1,0 +1,51 @@
+//! GitLab package registries: PyPI uploads and simple index, the generic
+//! registry, and consumer-side download and verification.
+
+pub mod auth;
+pub mod consumer;
+pub mod dist;
+pub mod generic;
+pub mod index;
+pub mod pypi;
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// Progress of long transfers, for the command to show; the library never prints.
+pub trait Progress: Send + Sync {
+    /// `done` of `total` bytes of `file` transferred.
+    fn bytes(&self, _file: &str, _done: u64, _total: u64) {}
+    /// A finished file with its outcome.
+    fn finished(&self, _file: &str, _outcome: &str) {}
+    /// A retry after a failure.
+    fn retrying(&self, _file: &str, _why: &str) {}
+}
+
+/// Progress that shows nothing.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// sha256 of a file, streaming.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    Ok(sigstore_crypto::sha256_reader(std::fs::File::open(path)?)?.to_hex())
+}
+
+/// A streaming request body over a file, reporting progress as it is read.
+pub(crate) async fn file_body(
+    path: &Path,
+    label: String,
+    progress: Arc<dyn Progress>,
+) -> std::io::Result<(reqwest::Body, u64)> {
+    use futures_util::StreamExt as _;
+    let file = tokio::fs::File::open(path).await?;
+    let total = file.metadata().await?.len();
+    let mut done = 0u64;
+    let stream =
+        tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
+                done += bytes.len() as u64;
+                progress.bytes(&label, done, total);
+            }
+        });
+    Ok((reqwest::Body::wrap_stream(stream), total))
+}

@@ -1,0 +1,378 @@
+//! Uploads to the GitLab PyPI registry, or any index with PyPI's legacy upload
+//! API, the way GitLab needs them (gitlab-and-pypi.md §1): HTTP Basic only,
+//! `sha256_digest` always (GitLab stores the client's value and keys its index
+//! and downloads on it), `requires_python` always (old GitLab required it).
+
+use std::sync::Arc;
+
+use reqwest::multipart::{Form, Part};
+use reqwest::{StatusCode, Url};
+
+use super::auth::Credential;
+use super::dist::{normalize_name, Dist};
+use super::index::{self, IndexFile};
+use super::Progress;
+use crate::http::{may_carry_credentials, redact_url, HttpSettings};
+
+/// Where and as whom to upload.
+#[derive(Debug, Clone)]
+pub struct PypiTarget {
+    /// The legacy upload URL, e.g. `…/projects/7/packages/pypi`.
+    pub repository_url: Url,
+    pub credential: Credential,
+}
+
+impl PypiTarget {
+    /// The simple index page of one project on this registry: GitLab's is
+    /// `<repository-url>/simple/<normalized name>`.
+    pub fn simple_url(&self, name: &str) -> Url {
+        let mut url = self.repository_url.clone();
+        url.path_segments_mut()
+            .expect("an http(s) URL")
+            .pop_if_empty()
+            .push("simple")
+            .push(&normalize_name(name));
+        url
+    }
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uploaded {
+    /// Sent, and accepted.
+    Sent,
+    /// Already on the index with the same sha256; nothing sent (`--skip-existing`).
+    Skipped,
+    /// The upload was refused as a duplicate, and the index holds this exact file.
+    AlreadyPresent,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("refusing to send {credential} over plain http to {url}")]
+    InsecureUrl { url: String, credential: String },
+    #[error("cannot read {file}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("request to {url} failed")]
+    Request {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url} refused {credential} ({status})")]
+    Unauthorized {
+        url: String,
+        credential: String,
+        status: u16,
+    },
+    #[error("{url} answered {status}: {message}")]
+    Refused {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{file} is already on {url} with sha256 {found}, but the local file has {expected}")]
+    HashMismatch {
+        file: String,
+        url: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{url} says {file} already exists, but its index does not list it")]
+    DuplicateNotListed { file: String, url: String },
+    #[error("{url} is not a simple index page: {detail}")]
+    BadIndex { url: String, detail: String },
+}
+
+impl PublishError {
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            PublishError::Unauthorized { status: 401, .. } => {
+                "in GitLab CI the job token is used as HTTP Basic gitlab-ci-token:$CI_JOB_TOKEN; outside CI pass \
+                 --token (an access token with the api scope) or --username/--password"
+                    .into()
+            }
+            PublishError::Unauthorized { .. } => "the credential works but may not publish here (Developer role or higher is needed)".into(),
+            PublishError::HashMismatch { .. } => {
+                "a published file cannot be replaced: bump the version, or delete the package in GitLab first".into()
+            }
+            PublishError::InsecureUrl { .. } => "use an https:// URL".into(),
+            _ => return None,
+        })
+    }
+
+    /// Worth another attempt: server errors and dropped connections.
+    fn retryable(&self) -> bool {
+        match self {
+            PublishError::Request { source, .. } => crate::http::is_retryable(source),
+            PublishError::Refused { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// A PyPI registry session.
+pub struct PypiPublisher {
+    client: reqwest::Client,
+    http: HttpSettings,
+    target: PypiTarget,
+    progress: Arc<dyn Progress>,
+}
+
+impl PypiPublisher {
+    pub fn new(
+        client: reqwest::Client,
+        http: HttpSettings,
+        target: PypiTarget,
+        progress: Arc<dyn Progress>,
+    ) -> Result<Self, PublishError> {
+        if target.credential != Credential::Anonymous
+            && !may_carry_credentials(&target.repository_url)
+        {
+            return Err(PublishError::InsecureUrl {
+                url: redact_url(target.repository_url.as_str()),
+                credential: target.credential.kind(),
+            });
+        }
+        Ok(PypiPublisher {
+            client,
+            http,
+            target,
+            progress,
+        })
+    }
+
+    /// The files of `name` on this registry's own index. A redirect (GitLab
+    /// forwards unknown packages to pypi.org) or a 404 means none.
+    pub async fn listed_files(&self, name: &str) -> Result<Vec<IndexFile>, PublishError> {
+        let url = self.target.simple_url(name);
+        let shown = redact_url(url.as_str());
+        let request = self
+            .target
+            .credential
+            .apply_pypi(self.client.get(url.clone()).header("Accept", index::ACCEPT));
+        let response = request
+            .send()
+            .await
+            .map_err(|source| PublishError::Request {
+                url: shown.clone(),
+                source,
+            })?;
+        let status = response.status();
+        if status.is_redirection() || status == StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        self.check_auth(status, &shown)?;
+        if !status.is_success() {
+            return Err(PublishError::Refused {
+                url: shown,
+                status: status.as_u16(),
+                message: String::new(),
+            });
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("text/html")
+            .to_string();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| PublishError::Request {
+                url: shown.clone(),
+                source,
+            })?;
+        index::parse_page(&url, &content_type, &body)
+            .map_err(|detail| PublishError::BadIndex { url: shown, detail })
+    }
+
+    fn check_auth(&self, status: StatusCode, url: &str) -> Result<(), PublishError> {
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(PublishError::Unauthorized {
+                url: url.to_string(),
+                credential: self.target.credential.kind(),
+                status: status.as_u16(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the index lists `dist` and with which hash: Ok(true) same
+    /// file, Ok(false) absent, Err on a different file under that name.
+    async fn already_published(&self, dist: &Dist, sha256: &str) -> Result<bool, PublishError> {
+        let listed = self.listed_files(&dist.metadata.name).await?;
+        match listed.iter().find(|f| f.filename == dist.filename) {
+            None => Ok(false),
+            Some(f) if f.sha256.as_deref() == Some(sha256) => Ok(true),
+            Some(f) => Err(PublishError::HashMismatch {
+                file: dist.filename.clone(),
+                url: redact_url(self.target.repository_url.as_str()),
+                expected: sha256.to_string(),
+                found: f
+                    .sha256
+                    .clone()
+                    .unwrap_or_else(|| "(no hash listed)".into()),
+            }),
+        }
+    }
+
+    /// Upload one dist (`sha256` is its lowercase hex digest).
+    pub async fn publish(
+        &self,
+        dist: &Dist,
+        sha256: &str,
+        skip_existing: bool,
+    ) -> Result<Uploaded, PublishError> {
+        if skip_existing && self.already_published(dist, sha256).await? {
+            return Ok(Uploaded::Skipped);
+        }
+        let shown = redact_url(self.target.repository_url.as_str());
+        let mut attempt = 0;
+        let (status, message) = loop {
+            // A streamed body cannot be replayed, so each attempt reopens the file.
+            match self.send(dist, sha256).await {
+                Err(e) if e.retryable() && attempt < self.http.retries => {
+                    attempt += 1;
+                    self.progress.retrying(&dist.filename, &e.to_string());
+                    tokio::time::sleep(self.http.min_backoff * 2u32.pow(attempt as u32 - 1)).await;
+                }
+                Err(e) => return Err(e),
+                Ok(answer) => break answer,
+            }
+        };
+        if status.is_success() {
+            return Ok(Uploaded::Sent);
+        }
+        self.check_auth(status, &shown)?;
+        // GitLab: 400 "Validation failed: File name has already been taken";
+        // PyPI: 400 "File already exists". Either way, believe the index only.
+        if status == StatusCode::BAD_REQUEST
+            && (message.contains("already been taken") || message.contains("already exists"))
+        {
+            return if self.already_published(dist, sha256).await? {
+                Ok(Uploaded::AlreadyPresent)
+            } else {
+                Err(PublishError::DuplicateNotListed {
+                    file: dist.filename.clone(),
+                    url: shown,
+                })
+            };
+        }
+        Err(PublishError::Refused {
+            url: shown,
+            status: status.as_u16(),
+            message,
+        })
+    }
+
+    /// One attempt: the status and the error message of the answer.
+    async fn send(&self, dist: &Dist, sha256: &str) -> Result<(StatusCode, String), PublishError> {
+        let shown = redact_url(self.target.repository_url.as_str());
+        let (body, length) =
+            super::file_body(&dist.path, dist.filename.clone(), self.progress.clone())
+                .await
+                .map_err(|source| PublishError::Read {
+                    file: dist.path.display().to_string(),
+                    source,
+                })?;
+        let content = Part::stream_with_length(body, length)
+            .file_name(dist.filename.clone())
+            .mime_str("application/octet-stream")
+            .expect("a valid MIME type");
+        let form = metadata_form(dist, sha256).part("content", content);
+        let request = self.target.credential.apply_pypi(
+            self.client
+                .post(self.target.repository_url.clone())
+                .multipart(form),
+        );
+        let response = request
+            .send()
+            .await
+            .map_err(|source| PublishError::Request {
+                url: shown.clone(),
+                source,
+            })?;
+        let status = response.status();
+        let reason = status.canonical_reason().unwrap_or("").to_string();
+        let text = response.text().await.unwrap_or_default();
+        // GitLab answers {"message": "..."}; warehouse puts it in the reason phrase and body.
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| {
+                v.get("message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| {
+                if text.trim().is_empty() {
+                    reason
+                } else {
+                    text.chars().take(500).collect()
+                }
+            });
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(PublishError::Refused {
+                url: shown,
+                status: status.as_u16(),
+                message,
+            });
+        }
+        Ok((status, message))
+    }
+}
+
+/// The standard legacy-upload fields (twine's and uv's set), from the dist's own metadata.
+fn metadata_form(dist: &Dist, sha256: &str) -> Form {
+    let m = &dist.metadata;
+    let mut form = Form::new()
+        .text(":action", "file_upload")
+        .text("protocol_version", "1")
+        .text("metadata_version", m.metadata_version.clone())
+        .text("name", m.name.clone())
+        .text("version", m.version.clone())
+        .text("filetype", dist.kind.filetype())
+        .text("pyversion", dist.pyversion.clone())
+        .text("sha256_digest", sha256.to_ascii_lowercase())
+        .text(
+            "requires_python",
+            m.requires_python.clone().unwrap_or_default(),
+        );
+    let optional = [
+        ("summary", &m.summary),
+        ("description", &m.description),
+        ("description_content_type", &m.description_content_type),
+        ("keywords", &m.keywords),
+        ("home_page", &m.home_page),
+        ("download_url", &m.download_url),
+        ("author", &m.author),
+        ("author_email", &m.author_email),
+        ("maintainer", &m.maintainer),
+        ("maintainer_email", &m.maintainer_email),
+        ("license", &m.license),
+        ("license_expression", &m.license_expression),
+    ];
+    for (field, value) in optional {
+        if let Some(value) = value {
+            form = form.text(field, value.clone());
+        }
+    }
+    let repeated = [
+        ("classifiers", &m.classifiers),
+        ("requires_dist", &m.requires_dist),
+        ("provides_extra", &m.provides_extras),
+        ("project_urls", &m.project_urls),
+        ("platform", &m.platforms),
+        ("dynamic", &m.dynamic),
+    ];
+    for (field, values) in repeated {
+        for value in values {
+            form = form.text(field, value.clone());
+        }
+    }
+    form
+}
