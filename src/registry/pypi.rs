@@ -31,7 +31,9 @@ impl PypiTarget {
             .expect("an http(s) URL")
             .pop_if_empty()
             .push("simple")
-            .push(&normalize_name(name));
+            .push(&normalize_name(name))
+            // PEP 503 pages end in '/'; GitLab serves both forms, other indexes redirect.
+            .push("");
         url
     }
 }
@@ -250,10 +252,12 @@ impl PypiPublisher {
         }
         self.check_auth(status, &shown)?;
         // GitLab: 400 "Validation failed: File name has already been taken";
-        // PyPI: 400 "File already exists". Either way, believe the index only.
-        if status == StatusCode::BAD_REQUEST
-            && (message.contains("already been taken") || message.contains("already exists"))
-        {
+        // PyPI: 400 "File already exists"; pypiserver and others: 409.
+        // Either way, believe the index only.
+        let duplicate = status == StatusCode::CONFLICT
+            || (status == StatusCode::BAD_REQUEST
+                && (message.contains("already been taken") || message.contains("already exists")));
+        if duplicate {
             return if self.already_published(dist, sha256).await? {
                 Ok(Uploaded::AlreadyPresent)
             } else {
@@ -312,7 +316,7 @@ impl PypiPublisher {
                 if text.trim().is_empty() {
                     reason
                 } else {
-                    text.chars().take(500).collect()
+                    short_message(&text)
                 }
             });
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
@@ -324,6 +328,22 @@ impl PypiPublisher {
         }
         Ok((status, message))
     }
+}
+
+/// An error body in one line: an HTML page's title, else the start of the text.
+fn short_message(text: &str) -> String {
+    let title = text
+        .split_once("<title>")
+        .and_then(|(_, rest)| rest.split_once("</title>"))
+        .map(|(title, _)| title.trim().to_string());
+    title.unwrap_or_else(|| {
+        text.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(300)
+            .collect()
+    })
 }
 
 /// The standard legacy-upload fields (twine's and uv's set), from the dist's own metadata.

@@ -6,6 +6,7 @@ mod support;
 mod cases;
 mod cli;
 mod forms;
+mod publish_real;
 mod sign;
 mod sign_stack;
 mod stack_selftest;

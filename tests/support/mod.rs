@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod dists;
 pub mod pki;
 pub mod rekor;
 pub mod sigstore_stack;
