@@ -140,10 +140,7 @@ pub fn is_retryable(err: &reqwest::Error) -> bool {
 }
 
 /// Run `attempt` until it succeeds, fails for good, or retries run out.
-pub async fn with_retries<T, F, Fut>(
-    settings: &HttpSettings,
-    attempt: F,
-) -> Result<T, reqwest::Error>
+async fn with_retries<T, F, Fut>(settings: &HttpSettings, attempt: F) -> Result<T, reqwest::Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, reqwest::Error>>,
@@ -153,6 +150,26 @@ where
         .with_max_times(settings.retries)
         .with_jitter();
     attempt.retry(backoff).when(is_retryable).await
+}
+
+/// Send the request `build` makes, again on 5xx, 429, timeouts and dropped
+/// connections (with backoff). Other answers, errors included, are returned
+/// for the caller to read. Only for requests that are safe to repeat.
+pub async fn send_retrying(
+    settings: &HttpSettings,
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, reqwest::Error> {
+    with_retries(settings, || async {
+        let response = build().send().await?;
+        // Turn the retryable statuses into errors so the retry policy sees them.
+        if response.status().is_server_error()
+            || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
+        {
+            return response.error_for_status();
+        }
+        Ok(response)
+    })
+    .await
 }
 
 /// `url` with any user:password removed, for messages.

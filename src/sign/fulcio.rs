@@ -11,7 +11,7 @@ use serde_json::json;
 use sigstore_crypto::KeyPair;
 
 use super::token::IdentityToken;
-use crate::http::{redact_url, with_retries, HttpSettings};
+use crate::http::{redact_url, send_retrying, HttpSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FulcioError {
@@ -74,20 +74,12 @@ pub async fn request_certificate(
             "proofOfPossession": STANDARD.encode(proof.as_bytes()),
         },
     });
-    let response = with_retries(http, || async {
-        let response = client.post(&url).json(&body).send().await?;
-        if response.status().is_server_error()
-            || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
-        {
-            return response.error_for_status();
-        }
-        Ok(response)
-    })
-    .await
-    .map_err(|source| FulcioError::Request {
-        url: shown.clone(),
-        source,
-    })?;
+    let response = send_retrying(http, || client.post(&url).json(&body))
+        .await
+        .map_err(|source| FulcioError::Request {
+            url: shown.clone(),
+            source,
+        })?;
     let status = response.status();
     let bytes = response
         .bytes()

@@ -18,7 +18,7 @@ use sigstore_rekor::LogEntry;
 use sigstore_types::{KindVersion, TransparencyLogEntry};
 
 use super::input::{certificate_pem, Detached};
-use crate::http::{redact_url, with_retries, HttpSettings};
+use crate::http::{redact_url, send_retrying, HttpSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RekorError {
@@ -109,20 +109,12 @@ impl RekorLog {
         let url = format!("{}/api/v1/log/entries", self.base_url);
         let shown = redact_url(&url);
         let proposed = proposed_hashedrekord(detached, digest);
-        let response = with_retries(&self.http, || async {
-            let response = self.client.post(&url).json(&proposed).send().await?;
-            if response.status().is_server_error()
-                || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
-            {
-                return response.error_for_status();
-            }
-            Ok(response)
-        })
-        .await
-        .map_err(|source| RekorError::Request {
-            url: shown.clone(),
-            source,
-        })?;
+        let response = send_retrying(&self.http, || self.client.post(&url).json(&proposed))
+            .await
+            .map_err(|source| RekorError::Request {
+                url: shown.clone(),
+                source,
+            })?;
         let status = response.status();
         let location = response
             .headers()
@@ -175,20 +167,12 @@ impl RekorLog {
         url: &str,
     ) -> Result<(reqwest::StatusCode, Vec<u8>), RekorError> {
         let shown = redact_url(url);
-        let response = with_retries(&self.http, || async {
-            let response = request().send().await?;
-            if response.status().is_server_error()
-                || response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
-            {
-                return response.error_for_status();
-            }
-            Ok(response)
-        })
-        .await
-        .map_err(|source| RekorError::Request {
-            url: shown.clone(),
-            source,
-        })?;
+        let response = send_retrying(&self.http, &request)
+            .await
+            .map_err(|source| RekorError::Request {
+                url: shown.clone(),
+                source,
+            })?;
         let status = response.status();
         let body = response
             .bytes()
