@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod dists;
+pub mod gitlab_registry;
 pub mod pki;
 pub mod rekor;
 pub mod sigstore_stack;
@@ -17,6 +18,24 @@ pub fn gl_sign() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gl-sign"));
     // Tests must not depend on the developer's or CI's environment.
     cmd.env_remove("SIGSTORE_ID_TOKEN").env("NO_COLOR", "1");
+    for var in [
+        "GITLAB_CI",
+        "CI_API_V4_URL",
+        "CI_PROJECT_ID",
+        "CI_PROJECT_NAME",
+        "CI_PROJECT_PATH",
+        "CI_PROJECT_URL",
+        "CI_SERVER_URL",
+        "CI_COMMIT_TAG",
+        "CI_COMMIT_REF_NAME",
+        "CI_JOB_TOKEN",
+        "CI_CONFIG_PATH",
+        "GL_SIGN_TOKEN",
+        "GL_SIGN_USERNAME",
+        "GL_SIGN_PASSWORD",
+    ] {
+        cmd.env_remove(var);
+    }
     cmd
 }
 

@@ -1,0 +1,552 @@
+//! The whole release flow against the local Sigstore and the local GitLab:
+//! sign → publish pypi → publish generic → consumer-verify, then everything a
+//! consumer must refuse, re-runs after failures, and bad credentials.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::dists::{self, Built};
+use crate::support::gitlab_registry::{endpoint, AuthScheme, LocalGitLab, Role, TokenKind};
+use crate::support::sigstore_stack::{LocalSigstore, TrustFiles};
+use crate::support::{assert_run, gl_sign, run, Run};
+
+const NAME: &str = "gl-sign-demo";
+const VERSION: &str = "1.2.3";
+
+struct Release {
+    sigstore: LocalSigstore,
+    gitlab: LocalGitLab,
+    dir: tempfile::TempDir,
+    trust: TrustFiles,
+    built: Built,
+}
+
+fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
+    let mut s = file.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+impl Release {
+    fn new() -> Release {
+        let sigstore = LocalSigstore::start();
+        let gitlab = LocalGitLab::start();
+        let dir = tempfile::tempdir().unwrap();
+        let trust = sigstore.write_trust_files(dir.path());
+        let dist_dir = dir.path().join("dist");
+        std::fs::create_dir(&dist_dir).unwrap();
+        let built = dists::build(&dist_dir, NAME, VERSION, &"VALUE = 1\n".repeat(200));
+        Release {
+            sigstore,
+            gitlab,
+            dir,
+            trust,
+            built,
+        }
+    }
+
+    fn dists(&self) -> Vec<PathBuf> {
+        vec![self.built.wheel.clone(), self.built.sdist.clone()]
+    }
+
+    fn signatures(&self) -> Vec<PathBuf> {
+        self.dists()
+            .iter()
+            .flat_map(|d| [".sig", ".crt", ".sigstore.json"].map(|s| with_suffix(d, s)))
+            .collect()
+    }
+
+    /// gl-sign as a job of project `project` of the local GitLab would run it,
+    /// with that project's own job token.
+    fn in_job(&self, project: u64) -> Command {
+        let token = if project == self.gitlab.project_id() {
+            self.gitlab.job_token()
+        } else {
+            self.gitlab
+                .add_token(TokenKind::Job, project, Role::Developer)
+        };
+        let mut cmd = gl_sign();
+        cmd.env("GITLAB_CI", "true")
+            .env("CI_API_V4_URL", self.gitlab.api_url())
+            .env("CI_PROJECT_ID", project.to_string())
+            .env("CI_PROJECT_NAME", NAME)
+            .env("CI_JOB_TOKEN", token);
+        cmd
+    }
+
+    fn sign(&self) {
+        let result = run(gl_sign()
+            .arg("sign-blob")
+            .args(self.dists())
+            .env("SIGSTORE_ID_TOKEN", self.sigstore.token())
+            .args([
+                "--fulcio-url",
+                self.sigstore.fulcio_url(),
+                "--rekor-url",
+                self.sigstore.rekor_url(),
+            ])
+            .arg("--trusted-root")
+            .arg(&self.trust.trusted_root));
+        assert_run(&result, 0, &[]);
+    }
+
+    fn publish(&self, project: u64) {
+        assert_run(
+            &run(self
+                .in_job(project)
+                .args(["publish", "pypi"])
+                .args(self.dists())),
+            0,
+            &["uploaded"],
+        );
+        assert_run(
+            &run(self
+                .in_job(project)
+                .args(["publish", "generic"])
+                .args(self.signatures())),
+            0,
+            &["uploaded"],
+        );
+    }
+
+    fn consumer_verify(&self, project: u64, extra: &[&str]) -> Run {
+        let issuer = self.sigstore.issuer_url().to_string();
+        run(self
+            .in_job(project)
+            .args(["consumer-verify", &format!("{NAME}=={VERSION}")])
+            .arg("--trusted-root")
+            .arg(&self.trust.trusted_root)
+            .args([
+                "--gitlab-url",
+                &issuer,
+                "--gitlab-project",
+                "group/proj",
+                "--gitlab-ref",
+                "refs/heads/main",
+            ])
+            .args(extra))
+    }
+}
+
+#[test]
+fn sign_publish_and_verify_as_a_consumer() {
+    let r = Release::new();
+    let project = r.gitlab.project_id();
+    r.sign();
+    r.publish(project);
+
+    // PyPI routes saw HTTP Basic gitlab-ci-token, the generic registry JOB-TOKEN.
+    for auth in r.gitlab.auth_used(endpoint::PYPI_UPLOAD) {
+        assert_eq!(
+            auth,
+            vec![AuthScheme::Basic {
+                username: "gitlab-ci-token".into()
+            }]
+        );
+    }
+    assert!(r
+        .gitlab
+        .auth_used(endpoint::GENERIC_UPLOAD)
+        .iter()
+        .all(|a| a == &vec![AuthScheme::JobTokenHeader]));
+    for file in r.dists() {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert_eq!(r.gitlab.upload_count(name), 1);
+        assert_eq!(
+            r.gitlab.sha256_of(name).unwrap(),
+            crate::support::pki::hex(&crate::support::pki::sha256(&std::fs::read(&file).unwrap()))
+        );
+    }
+
+    let dest = r.dir.path().join("verified");
+    let result = r.consumer_verify(project, &["--dest", dest.to_str().unwrap()]);
+    assert_run(&result, 0, &["all verified"]);
+    assert_eq!(
+        result
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("OK "))
+            .count(),
+        2,
+        "{}",
+        result.stdout
+    );
+    for file in r.dists() {
+        let kept = dest.join(file.file_name().unwrap());
+        assert_eq!(std::fs::read(kept).unwrap(), std::fs::read(&file).unwrap());
+    }
+    // Detached .sig/.crt alone (bundles removed from the registry's view): looked up in Rekor.
+    let other = r.gitlab.add_project("group/detached");
+    assert_run(
+        &run(r.in_job(other).args(["publish", "pypi"]).args(r.dists())),
+        0,
+        &[],
+    );
+    let detached: Vec<PathBuf> = r
+        .signatures()
+        .into_iter()
+        .filter(|p| !p.to_str().unwrap().ends_with(".sigstore.json"))
+        .collect();
+    assert_run(
+        &run(r.in_job(other).args(["publish", "generic"]).args(&detached)),
+        0,
+        &[],
+    );
+    let result = r.consumer_verify(other, &["--output", "json"]);
+    assert_run(&result, 0, &["\"evidence\": \"detached+rekor\""]);
+}
+
+#[test]
+fn consumer_verify_refuses_what_it_must() {
+    let r = Release::new();
+    r.sign();
+    let wheel_name = r
+        .built
+        .wheel
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+
+    // A swapped wheel: the index lists (and hashes) other bytes than were signed.
+    let swapped = r.gitlab.add_project("group/swapped");
+    let evil_dir = r.dir.path().join("evil");
+    std::fs::create_dir(&evil_dir).unwrap();
+    let evil = dists::build(
+        &evil_dir,
+        NAME,
+        VERSION,
+        "import os  # not what was signed\n",
+    );
+    r.gitlab.seed_pypi_file(
+        swapped,
+        NAME,
+        VERSION,
+        &wheel_name,
+        &std::fs::read(&evil.wheel).unwrap(),
+        ">=3.8",
+        None,
+    );
+    r.gitlab.seed_pypi_file(
+        swapped,
+        NAME,
+        VERSION,
+        r.built.sdist.file_name().unwrap().to_str().unwrap(),
+        &std::fs::read(&r.built.sdist).unwrap(),
+        ">=3.8",
+        None,
+    );
+    assert_run(
+        &run(r
+            .in_job(swapped)
+            .args(["publish", "generic"])
+            .args(r.signatures())),
+        0,
+        &[],
+    );
+    let result = r.consumer_verify(swapped, &[]);
+    assert_run(
+        &result,
+        1,
+        &[
+            &format!("FAILED {wheel_name}"),
+            "expected sha256",
+            "NOT all verified",
+        ],
+    );
+
+    // The index claims a hash the served file does not have.
+    let lying = r.gitlab.add_project("group/lying");
+    r.gitlab.seed_pypi_file(
+        lying,
+        NAME,
+        VERSION,
+        &wheel_name,
+        &std::fs::read(&r.built.wheel).unwrap(),
+        ">=3.8",
+        Some(&"ab".repeat(32)),
+    );
+    assert_run(
+        &run(r
+            .in_job(lying)
+            .args(["publish", "generic"])
+            .args(r.signatures())),
+        0,
+        &[],
+    );
+    let result = r.consumer_verify(lying, &[]);
+    assert_run(
+        &result,
+        1,
+        &[&format!(
+            "expected sha256 {} (from the index)",
+            "ab".repeat(32)
+        )],
+    );
+
+    // Published properly, but the verifier expects another signer.
+    let project = r.gitlab.project_id();
+    r.publish(project);
+    let issuer = r.sigstore.issuer_url().to_string();
+    let other_signer = run(r
+        .in_job(project)
+        .args(["consumer-verify", &format!("{NAME}=={VERSION}")])
+        .arg("--trusted-root")
+        .arg(&r.trust.trusted_root)
+        .args([
+            "--gitlab-url",
+            &issuer,
+            "--gitlab-project",
+            "group/other-project",
+        ]));
+    assert_run(
+        &other_signer,
+        1,
+        &[
+            "expected identity matching https://127.0.0.1",
+            "group/other-project",
+            "certificate has",
+        ],
+    );
+
+    // A release whose signatures were never published.
+    let unsigned = r.gitlab.add_project("group/unsigned");
+    assert_run(
+        &run(r.in_job(unsigned).args(["publish", "pypi"]).args(r.dists())),
+        0,
+        &[],
+    );
+    let result = r.consumer_verify(unsigned, &[]);
+    assert_run(
+        &result,
+        1,
+        &[
+            "no signature for",
+            "hint: the release was published without its signatures",
+        ],
+    );
+
+    // A version that is not there at all.
+    let missing = run(r
+        .in_job(project)
+        .args([
+            "consumer-verify",
+            &format!("{NAME}==9.9.9"),
+            "--gitlab-project",
+            "group/proj",
+        ])
+        .arg("--trusted-root")
+        .arg(&r.trust.trusted_root));
+    assert_run(&missing, 1, &["lists no files for gl-sign-demo==9.9.9"]);
+}
+
+#[test]
+fn publish_reruns_after_failures_end_with_each_file_once() {
+    let r = Release::new();
+    let project = r.gitlab.project_id();
+    r.sign();
+    let wheel_name = r
+        .built
+        .wheel
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+
+    // The wheel's upload is stored but its answer is lost: the retry gets
+    // "already been taken", which the index confirms as the same file.
+    r.gitlab
+        .drop_after_handling_next_on(endpoint::PYPI_UPLOAD, 1);
+    let first = run(r.in_job(project).args(["publish", "pypi"]).args(r.dists()));
+    assert_run(
+        &first,
+        0,
+        &["exists (same sha256 on the index)", "uploaded"],
+    );
+    assert_eq!(r.gitlab.upload_count(&wheel_name), 1);
+
+    // The registry fails for good: exit 2; then a plain re-run completes.
+    let again = r.gitlab.add_project("group/again");
+    r.gitlab.fail_next_on(endpoint::PYPI_UPLOAD, 100, 503);
+    let failed = run(r.in_job(again).args(["publish", "pypi"]).args(r.dists()));
+    assert_run(&failed, 2, &["503"]);
+    r.gitlab.clear_faults();
+    let rerun = run(r
+        .in_job(again)
+        .args(["publish", "pypi", "--skip-existing"])
+        .args(r.dists()));
+    assert_run(&rerun, 0, &[]);
+    let rerun2 = run(r
+        .in_job(again)
+        .args(["publish", "pypi", "--skip-existing"])
+        .args(r.dists()));
+    assert_run(&rerun2, 0, &["skipped"]);
+    let stored: Vec<_> = r
+        .gitlab
+        .stored_files(again)
+        .into_iter()
+        .filter(|f| f.file_name == wheel_name)
+        .collect();
+    assert_eq!(stored.len(), 1, "uploaded exactly once");
+
+    // Generic: a dropped connection mid-way, then a re-run; each file once, hashes right.
+    r.gitlab
+        .drop_after_handling_next_on(endpoint::GENERIC_UPLOAD, 1);
+    assert_run(
+        &run(r
+            .in_job(project)
+            .args(["publish", "generic"])
+            .args(r.signatures())),
+        0,
+        &[],
+    );
+    assert_run(
+        &run(r
+            .in_job(project)
+            .args(["publish", "generic"])
+            .args(r.signatures())),
+        0,
+        &["skipped"],
+    );
+    for file in r.signatures() {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert_eq!(r.gitlab.upload_count(name), 1, "{name}");
+    }
+
+    // A different file under a published name is an error, not an overwrite.
+    let other_dir = r.dir.path().join("rebuilt");
+    std::fs::create_dir(&other_dir).unwrap();
+    let rebuilt = dists::build(&other_dir, NAME, VERSION, "VALUE = 2\n");
+    let changed = run(r
+        .in_job(project)
+        .args(["publish", "pypi", "--skip-existing"])
+        .arg(&rebuilt.wheel));
+    assert_run(
+        &changed,
+        2,
+        &[
+            "already on",
+            "but the local file has",
+            "hint: a published file cannot be replaced",
+        ],
+    );
+    // Without --skip-existing the duplicate answer is checked against the index too.
+    let changed = run(r
+        .in_job(project)
+        .args(["publish", "pypi"])
+        .arg(&rebuilt.wheel));
+    assert_run(&changed, 2, &["already on", "but the local file has"]);
+}
+
+#[test]
+fn bad_credentials_name_the_kind_never_the_value() {
+    let r = Release::new();
+    let project = r.gitlab.project_id();
+    let secret = "glpat-this-is-not-valid-0123";
+    let result = run(r
+        .in_job(project)
+        .env("CI_JOB_TOKEN", secret)
+        .args(["publish", "pypi"])
+        .arg(&r.built.wheel));
+    assert_run(
+        &result,
+        2,
+        &["refused the CI job token (CI_JOB_TOKEN) (401)"],
+    );
+    assert!(!result.all().contains(secret));
+    let result = run(gl_sign()
+        .args([
+            "publish",
+            "pypi",
+            "--repository-url",
+            &r.gitlab.pypi_url(project),
+            "--token",
+            secret,
+        ])
+        .arg(&r.built.wheel));
+    assert_run(
+        &result,
+        2,
+        &["refused the access token (--token / GL_SIGN_TOKEN) (401)"],
+    );
+    assert!(!result.all().contains(secret));
+    let result = run(gl_sign()
+        .args([
+            "publish",
+            "generic",
+            "--url",
+            &r.gitlab.generic_url(project),
+            "--package",
+            "x",
+            "--package-version",
+            "1.0",
+        ])
+        .env("GL_SIGN_USERNAME", "someone")
+        .env("GL_SIGN_PASSWORD", secret)
+        .arg(&r.built.wheel));
+    assert_run(
+        &result,
+        2,
+        &["refused username someone with --password / GL_SIGN_PASSWORD (401)"],
+    );
+    assert!(!result.all().contains(secret));
+    // No credentials over plain http to a non-loopback host.
+    let result = run(gl_sign()
+        .args([
+            "publish",
+            "pypi",
+            "--repository-url",
+            "http://gitlab.invalid/api/v4/projects/1/packages/pypi",
+            "--token",
+            secret,
+        ])
+        .arg(&r.built.wheel));
+    assert_run(
+        &result,
+        2,
+        &["refusing to send the access token", "over plain http"],
+    );
+}
+
+#[test]
+fn pip_downloads_what_gl_sign_published() {
+    let Some(bin) = crate::publish_real::python_tool("pip") else {
+        return;
+    };
+    let r = Release::new();
+    let project = r.gitlab.project_id();
+    assert_run(
+        &run(r.in_job(project).args(["publish", "pypi"]).args(r.dists())),
+        0,
+        &[],
+    );
+    let out = r.dir.path().join("downloaded");
+    let index =
+        r.gitlab
+            .simple_url_with_credentials(project, "gitlab-ci-token", &r.gitlab.job_token());
+    let pip = Command::new(bin.join("pip"))
+        .args([
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--index-url",
+            &index,
+            "-d",
+        ])
+        .arg(&out)
+        .arg(format!("{NAME}=={VERSION}"))
+        .output()
+        .unwrap();
+    assert!(
+        pip.status.success(),
+        "pip download failed:\n{}",
+        String::from_utf8_lossy(&pip.stderr)
+    );
+    let wheel = out.join(r.built.wheel.file_name().unwrap());
+    assert_eq!(
+        std::fs::read(wheel).unwrap(),
+        std::fs::read(&r.built.wheel).unwrap()
+    );
+}
