@@ -1,5 +1,6 @@
 //! clap types only. Commands turn these into settings; the library never sees them.
 
+mod init;
 mod publish;
 mod shared;
 mod sign_blob;
@@ -7,6 +8,7 @@ mod verify_blob;
 
 use clap::{Parser, Subcommand};
 
+pub use init::InitArgs;
 pub use publish::{
     ConsumerVerifyArgs, PublishArgs, PublishGenericArgs, PublishPypiArgs, PublishTarget,
     RegistryArgs,
@@ -27,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Keyless-sign files with Sigstore: one certificate, one log entry per file.
     SignBlob(SignBlobArgs),
+    /// Write the .gitlab-ci.yml that builds, signs, verifies and publishes with gl-sign.
+    Init(InitArgs),
     /// Publish dists to the GitLab PyPI registry, or signatures to the generic registry.
     Publish(PublishArgs),
     /// Download a release from an index and verify every file's signature, as a user would.

@@ -110,7 +110,12 @@ pub struct ConsumerVerifyArgs {
     #[command(flatten)]
     pub trust: TrustArgs,
     /// Rekor v1 log to search for detached signatures [default: the trusted root's first log]
-    #[arg(long, value_name = "URL", conflicts_with = "offline")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "GL_SIGN_REKOR_URL",
+        conflicts_with = "offline"
+    )]
     pub rekor_url: Option<String>,
     /// Never look signatures up in Rekor; detached .sig/.crt then fail
     #[arg(long)]

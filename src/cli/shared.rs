@@ -8,7 +8,12 @@ use clap::{Args, ValueEnum};
 #[derive(Debug, Clone, Args)]
 pub struct TrustArgs {
     /// Sigstore trusted_root.json [default: the embedded public-good root]
-    #[arg(long, value_name = "FILE", conflicts_with = "staging")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "GL_SIGN_TRUSTED_ROOT",
+        conflicts_with = "staging"
+    )]
     pub trusted_root: Option<PathBuf>,
 
     /// Use the embedded public-good staging trust root

@@ -23,11 +23,11 @@ pub struct SignBlobArgs {
     pub identity_token: Option<String>,
 
     /// Fulcio URL [default: https://fulcio.sigstore.dev]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "GL_SIGN_FULCIO_URL")]
     pub fulcio_url: Option<String>,
 
     /// Rekor URL [default: https://rekor.sigstore.dev]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "GL_SIGN_REKOR_URL")]
     pub rekor_url: Option<String>,
 
     /// RFC 3161 timestamp authority URL (optional)
@@ -39,7 +39,12 @@ pub struct SignBlobArgs {
     pub signing_config: Option<PathBuf>,
 
     /// trusted_root.json used to check what Fulcio and Rekor return [default: embedded public-good]
-    #[arg(long, value_name = "FILE", conflicts_with = "staging")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "GL_SIGN_TRUSTED_ROOT",
+        conflicts_with = "staging"
+    )]
     pub trusted_root: Option<PathBuf>,
 
     /// Where to write the signature; only with one FILE [default: FILE.sig]

@@ -8,7 +8,7 @@
 //! answers with something unverifiable is an error, not a signature.
 
 mod fulcio;
-mod output;
+pub mod output;
 pub mod token;
 
 use std::path::{Path, PathBuf};

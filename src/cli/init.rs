@@ -1,0 +1,34 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Exit status: 0 written (or, with --check, identical), 1 --check found drift, 2 errors."
+)]
+pub struct InitArgs {
+    /// Where to write the pipeline
+    #[arg(long, value_name = "FILE", default_value = ".gitlab-ci.yml")]
+    pub output: PathBuf,
+    /// Job image holding gl-sign and Python [default: gl-sign's image for --python-version]
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Python version of the default job image
+    #[arg(long, value_name = "X.Y", default_value = "3.12")]
+    pub python_version: String,
+    /// Distribution name to build, publish and verify [default: ./pyproject.toml's, else $CI_PROJECT_NAME, else the directory's]
+    #[arg(long, value_name = "NAME")]
+    pub package_name: Option<String>,
+    /// Stages to include, comma-separated [default: all]
+    #[arg(long, value_name = "STAGE,...", value_delimiter = ',')]
+    pub stages: Option<Vec<String>>,
+    /// Overwrite an existing file
+    #[arg(long, conflicts_with = "check")]
+    pub force: bool,
+    /// Compare with the existing file: print a unified diff, exit 1 on drift
+    #[arg(long)]
+    pub check: bool,
+    /// Write the CI/CD component (templates/gl-sign.yml) instead of a pipeline
+    #[arg(long, conflicts_with_all = ["image", "package_name", "stages"])]
+    pub component: bool,
+}

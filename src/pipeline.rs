@@ -1,0 +1,266 @@
+//! The `.gitlab-ci.yml` that runs gl-sign, rendered from `templates/`.
+//!
+//! One template (`templates/pipeline.yml.j2`, embedded at build time) gives
+//! both the pipeline `gl-sign init` writes and the CI/CD component
+//! (`templates/gl-sign.yml`) that a project can `include:`. The template
+//! language uses `<{ }>` and `<% %>` so it never clashes with GitLab's `${VAR}`
+//! and `$[[ inputs ]]`; an undefined variable is an error; every rendering is
+//! parsed as YAML before it is returned.
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{context, Environment, UndefinedBehavior};
+
+const TEMPLATE: &str = include_str!("../templates/pipeline.yml.j2");
+
+/// The stages, in pipeline order.
+pub const STAGES: [&str; 6] = [
+    "build",
+    "sign",
+    "verify",
+    "publish",
+    "publish_signatures",
+    "consumer_verification",
+];
+
+/// The Python version of the default job image.
+pub const DEFAULT_PYTHON_VERSION: &str = "3.12";
+
+/// gl-sign's job image for a Python version (built from the project's Dockerfile).
+pub fn default_image(python_version: &str) -> String {
+    format!(
+        "registry.gitlab.com/gl-sign/gl-sign:{}-python{python_version}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    pub image: String,
+    pub package_name: String,
+    /// A subset of [`STAGES`]; rendered in pipeline order.
+    pub stages: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("unknown stage {0:?}; the stages are build, sign, verify, publish, publish_signatures, consumer_verification")]
+    UnknownStage(String),
+    #[error("no stages selected")]
+    NoStages,
+    #[error("{what} {value:?} is not valid: {why}")]
+    InvalidValue {
+        what: &'static str,
+        value: String,
+        why: &'static str,
+    },
+    #[error("cannot render the pipeline template")]
+    Render(#[source] minijinja::Error),
+    #[error("the rendered pipeline is not valid YAML (a gl-sign bug)")]
+    Yaml(#[source] serde_yaml_ng::Error),
+}
+
+fn environment() -> Result<Environment<'static>, PipelineError> {
+    let mut env = Environment::new();
+    let syntax = SyntaxConfig::builder()
+        .block_delimiters("<%", "%>")
+        .variable_delimiters("<{", "}>")
+        .comment_delimiters("<#", "#>")
+        .build()
+        .map_err(PipelineError::Render)?;
+    env.set_syntax(syntax);
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
+    env.add_template("pipeline", TEMPLATE)
+        .map_err(PipelineError::Render)?;
+    Ok(env)
+}
+
+/// A YAML scalar for a value: JSON string syntax is valid YAML and quotes
+/// anything a user might pass.
+fn quoted(value: &str) -> String {
+    serde_json::Value::String(value.to_string()).to_string()
+}
+
+/// PEP 508 distribution name.
+fn valid_package_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Check options and put the stages in pipeline order.
+pub fn normalize(options: &PipelineOptions) -> Result<PipelineOptions, PipelineError> {
+    for stage in &options.stages {
+        if !STAGES.contains(&stage.as_str()) {
+            return Err(PipelineError::UnknownStage(stage.clone()));
+        }
+    }
+    let stages: Vec<String> = STAGES
+        .iter()
+        .filter(|s| options.stages.iter().any(|o| o == *s))
+        .map(|s| s.to_string())
+        .collect();
+    if stages.is_empty() {
+        return Err(PipelineError::NoStages);
+    }
+    if options.image.is_empty() || options.image.contains(char::is_whitespace) {
+        return Err(PipelineError::InvalidValue {
+            what: "image",
+            value: options.image.clone(),
+            why: "an image reference has no spaces",
+        });
+    }
+    if !valid_package_name(&options.package_name) {
+        return Err(PipelineError::InvalidValue {
+            what: "package name",
+            value: options.package_name.clone(),
+            why: "PEP 508 names are letters, digits, '.', '_' and '-', starting and ending with a letter or digit",
+        });
+    }
+    Ok(PipelineOptions {
+        image: options.image.clone(),
+        package_name: options.package_name.clone(),
+        stages,
+    })
+}
+
+/// The `.gitlab-ci.yml` for these options.
+pub fn render(options: &PipelineOptions) -> Result<String, PipelineError> {
+    let options = normalize(options)?;
+    let env = environment()?;
+    let text = env
+        .get_template("pipeline")
+        .and_then(|t| {
+            t.render(context! {
+                component => false,
+                gl_sign_version => env!("CARGO_PKG_VERSION"),
+                stages => options.stages,
+                image => options.image.clone(),
+                image_ref => quoted(&options.image),
+                package_ref => quoted(&options.package_name),
+            })
+        })
+        .map_err(PipelineError::Render)?;
+    check_yaml(&text)?;
+    Ok(text)
+}
+
+/// The CI/CD component (`templates/gl-sign.yml`): every stage, values as inputs.
+pub fn render_component() -> Result<String, PipelineError> {
+    let env = environment()?;
+    let text = env
+        .get_template("pipeline")
+        .and_then(|t| {
+            t.render(context! {
+                component => true,
+                gl_sign_version => env!("CARGO_PKG_VERSION"),
+                stages => STAGES.to_vec(),
+                image => default_image(DEFAULT_PYTHON_VERSION),
+                image_ref => quoted("$[[ inputs.image ]]"),
+                package_ref => quoted("$[[ inputs.package_name ]]"),
+            })
+        })
+        .map_err(PipelineError::Render)?;
+    check_yaml(&text)?;
+    Ok(text)
+}
+
+/// Every document must parse (a component is a spec document, then the jobs).
+fn check_yaml(text: &str) -> Result<(), PipelineError> {
+    for document in serde_yaml_ng::Deserializer::from_str(text) {
+        serde_yaml_ng::Value::deserialize(document).map_err(PipelineError::Yaml)?;
+    }
+    Ok(())
+}
+
+use serde::Deserialize as _;
+
+/// A unified diff from `old` to `new`, empty when they are equal.
+pub fn unified_diff(old: &str, new: &str, path: &str) -> String {
+    if old == new {
+        return String::new();
+    }
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(
+            &format!("{path} (on disk)"),
+            &format!("{path} (gl-sign init)"),
+        )
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(stages: &[&str]) -> PipelineOptions {
+        PipelineOptions {
+            image: "example/img:1".into(),
+            package_name: "my-pkg".into(),
+            stages: stages.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn renders_every_stage_in_order() {
+        let text = render(&options(&[
+            "consumer_verification",
+            "build",
+            "sign",
+            "verify",
+            "publish",
+            "publish_signatures",
+        ]))
+        .unwrap();
+        let positions: Vec<usize> = STAGES
+            .iter()
+            .map(|s| text.find(&format!("\n{s}:\n")).unwrap())
+            .collect();
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "jobs in pipeline order"
+        );
+        assert!(text.contains("image: \"example/img:1\""));
+        assert!(text.contains("GL_SIGN_PACKAGE: \"my-pkg\""));
+    }
+
+    #[test]
+    fn refuses_bad_options() {
+        assert!(matches!(
+            render(&options(&["deploy"])).unwrap_err(),
+            PipelineError::UnknownStage(_)
+        ));
+        assert!(matches!(
+            render(&options(&[])).unwrap_err(),
+            PipelineError::NoStages
+        ));
+        let mut o = options(&["build"]);
+        o.package_name = "-bad".into();
+        assert!(matches!(
+            render(&o).unwrap_err(),
+            PipelineError::InvalidValue { .. }
+        ));
+        let mut o = options(&["build"]);
+        o.image = "a b".into();
+        assert!(matches!(
+            render(&o).unwrap_err(),
+            PipelineError::InvalidValue { .. }
+        ));
+    }
+
+    #[test]
+    fn diff_is_empty_only_when_equal() {
+        assert_eq!(unified_diff("a\n", "a\n", "x"), "");
+        let d = unified_diff("a\nb\n", "a\nc\n", ".gitlab-ci.yml");
+        assert!(
+            d.contains("-b\n") && d.contains("+c\n") && d.contains("--- .gitlab-ci.yml (on disk)")
+        );
+    }
+}
