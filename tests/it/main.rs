@@ -6,6 +6,7 @@ mod support;
 mod cases;
 mod cli;
 mod forms;
+mod init;
 mod pipeline;
 mod publish_real;
 mod registry_selftest;

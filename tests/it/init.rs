@@ -1,0 +1,408 @@
+//! `gl-sign init`: the generated YAML is pinned by snapshots, validated by
+//! GitLab's CI schema (check-jsonschema, in CI), checked for what the schema
+//! cannot see (hidden templates, needs/extends targets, scripts), and
+//! `--check` reports drift.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_yaml_ng::Value;
+
+use crate::support::{assert_run, gl_sign, run};
+
+/// The option combinations the tests (and snapshots) cover.
+const COMBINATIONS: &[(&str, &[&str])] = &[
+    (
+        "all-stages",
+        &[
+            "--package-name",
+            "my-pkg",
+            "--image",
+            "registry.example.com/tools/gl-sign:1",
+        ],
+    ),
+    (
+        "default-image-py311",
+        &["--package-name", "my-pkg", "--python-version", "3.11"],
+    ),
+    (
+        "build-sign-verify",
+        &[
+            "--package-name",
+            "my-pkg",
+            "--image",
+            "img:1",
+            "--stages",
+            "build,sign,verify",
+        ],
+    ),
+    (
+        "publish-only",
+        &[
+            "--package-name",
+            "my-pkg",
+            "--image",
+            "img:1",
+            "--stages",
+            "publish,publish_signatures",
+        ],
+    ),
+    (
+        "verify-and-consumer",
+        &[
+            "--package-name",
+            "my_pkg.x",
+            "--image",
+            "img:1",
+            "--stages",
+            "consumer_verification,verify",
+        ],
+    ),
+];
+
+fn snapshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots")
+}
+
+/// Render one combination into a fresh directory; returns the file.
+fn render(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let out = dir.join(format!("{name}.gitlab-ci.yml"));
+    let result = run(gl_sign().arg("init").arg("--output").arg(&out).args(args));
+    assert_run(&result, 0, &["wrote"]);
+    out
+}
+
+#[test]
+fn generated_yaml_matches_the_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let update = std::env::var_os("GL_SIGN_UPDATE_SNAPSHOTS").is_some();
+    for (name, args) in COMBINATIONS {
+        let text = std::fs::read_to_string(render(dir.path(), name, args)).unwrap();
+        let snapshot = snapshot_dir().join(format!("init-{name}.yml"));
+        if update {
+            std::fs::write(&snapshot, &text).unwrap();
+        }
+        let expected = std::fs::read_to_string(&snapshot).unwrap_or_default();
+        assert_eq!(
+            text,
+            expected,
+            "init {name} differs from {} (GL_SIGN_UPDATE_SNAPSHOTS=1 rewrites it)",
+            snapshot.display()
+        );
+    }
+}
+
+#[test]
+fn committed_component_is_what_gl_sign_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gl-sign.yml");
+    assert_run(
+        &run(gl_sign()
+            .args(["init", "--component", "--output"])
+            .arg(&out)),
+        0,
+        &[],
+    );
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/gl-sign.yml");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        std::fs::read_to_string(committed).unwrap(),
+        "templates/gl-sign.yml is stale: gl-sign init --component --output templates/gl-sign.yml --force"
+    );
+}
+
+const KEYWORDS: &[&str] = &[
+    "stages",
+    "default",
+    "variables",
+    "workflow",
+    "include",
+    "image",
+    "services",
+    "before_script",
+    "after_script",
+    "cache",
+];
+
+/// The jobs of a pipeline document (not keywords, not hidden templates).
+fn jobs(doc: &BTreeMap<String, Value>) -> Vec<&String> {
+    doc.keys()
+        .filter(|k| !k.starts_with('.') && !KEYWORDS.contains(&k.as_str()))
+        .collect()
+}
+
+/// What the schema does not check: every job has a script (itself or through
+/// `extends`), extends names existing hidden templates, needs name existing
+/// jobs, every stage is declared.
+fn check_structure(
+    doc: &BTreeMap<String, Value>,
+    declared_stages: Option<&[String]>,
+) -> Result<(), String> {
+    let job_names = jobs(doc);
+    for job in &job_names {
+        let body = &doc[*job];
+        let mut has_script = body.get("script").is_some();
+        if let Some(extends) = body.get("extends") {
+            let targets: Vec<String> = match extends {
+                Value::String(s) => vec![s.clone()],
+                Value::Sequence(v) => v
+                    .iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect(),
+                other => return Err(format!("{job}: extends is {other:?}")),
+            };
+            for target in targets {
+                if !target.starts_with('.') {
+                    return Err(format!(
+                        "{job} extends {target}, which is not a hidden template"
+                    ));
+                }
+                let template = doc
+                    .get(&target)
+                    .ok_or_else(|| format!("{job} extends missing {target}"))?;
+                has_script |= template.get("script").is_some();
+            }
+        }
+        if !has_script {
+            return Err(format!("{job} has no script"));
+        }
+        for need in body
+            .get("needs")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let name = need
+                .get("job")
+                .and_then(Value::as_str)
+                .or(need.as_str())
+                .ok_or("needs entry without a job")?;
+            if !job_names.iter().any(|j| j.as_str() == name) {
+                return Err(format!(
+                    "{job} needs {name}, which is not a job of this pipeline"
+                ));
+            }
+        }
+        if let (Some(stages), Some(stage)) =
+            (declared_stages, body.get("stage").and_then(Value::as_str))
+        {
+            if !stages.iter().any(|s| s == stage) {
+                return Err(format!("{job} is in undeclared stage {stage}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse(text: &str) -> BTreeMap<String, Value> {
+    serde_yaml_ng::from_str(text).expect("valid YAML")
+}
+
+#[test]
+fn every_combination_has_sound_structure() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, args) in COMBINATIONS {
+        let doc = parse(&std::fs::read_to_string(render(dir.path(), name, args)).unwrap());
+        let stages: Vec<String> = serde_yaml_ng::from_value(doc["stages"].clone()).unwrap();
+        check_structure(&doc, Some(&stages)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Only signing jobs get an identity token, and they all do.
+        for job in jobs(&doc) {
+            let body = &doc[job];
+            let signs = body["script"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|l| l.as_str().unwrap().contains("sign-blob"));
+            assert_eq!(signs, body.get("id_tokens").is_some(), "{name}/{job}");
+            if signs {
+                assert_eq!(
+                    body["id_tokens"]["SIGSTORE_ID_TOKEN"]["aud"].as_str(),
+                    Some("sigstore")
+                );
+            }
+            let publishes =
+                ["publish", "publish_signatures", "consumer_verification"].contains(&job.as_str());
+            assert_eq!(
+                publishes,
+                body.get("rules").is_some(),
+                "{name}/{job}: only release jobs are limited to tags"
+            );
+        }
+    }
+    // The component's jobs document too.
+    let component = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/gl-sign.yml"),
+    )
+    .unwrap();
+    let jobs_doc = component.split("\n---\n").nth(1).expect("spec, then jobs");
+    check_structure(&parse(jobs_doc), None).unwrap();
+    assert!(component.contains("spec:\n  inputs:"));
+}
+
+#[test]
+fn the_structure_check_can_fail() {
+    // Guard against a checker that accepts anything.
+    let bad_needs = parse("stages: [a]\njob:\n  stage: a\n  script: [x]\n  needs: [{job: nope}]\n");
+    assert!(check_structure(&bad_needs, Some(&["a".into()]))
+        .unwrap_err()
+        .contains("needs nope"));
+    let no_script = parse("job:\n  extends: .t\n.t:\n  image: x\n");
+    assert!(check_structure(&no_script, None)
+        .unwrap_err()
+        .contains("no script"));
+    let visible_extends = parse("job:\n  extends: other\n  script: [x]\nother:\n  script: [y]\n");
+    assert!(check_structure(&visible_extends, None)
+        .unwrap_err()
+        .contains("not a hidden template"));
+    let stage = parse("stages: [a]\njob:\n  stage: b\n  script: [x]\n");
+    assert!(check_structure(&stage, Some(&["a".into()]))
+        .unwrap_err()
+        .contains("undeclared stage b"));
+}
+
+#[test]
+fn generated_yaml_validates_against_gitlabs_schema() {
+    let Some(bin) = crate::publish_real::python_tool("check-jsonschema") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut files: Vec<PathBuf> = COMBINATIONS
+        .iter()
+        .map(|(name, args)| render(dir.path(), name, args))
+        .collect();
+    let component = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/gl-sign.yml"),
+    )
+    .unwrap();
+    let jobs_only = dir.path().join("component-jobs.yml");
+    std::fs::write(&jobs_only, component.split("\n---\n").nth(1).unwrap()).unwrap();
+    files.push(jobs_only);
+    let out = Command::new(bin.join("check-jsonschema"))
+        .args(["--builtin-schema", "vendor.gitlab-ci"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "check-jsonschema:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And it does reject a broken pipeline, so the pass above means something.
+    let broken = dir.path().join("broken.yml");
+    std::fs::write(
+        &broken,
+        "job:\n  stage: 3\n  script: {a: b}\n  when: sometimes\n",
+    )
+    .unwrap();
+    let out = Command::new(bin.join("check-jsonschema"))
+        .args(["--builtin-schema", "vendor.gitlab-ci"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn check_reports_drift_and_force_is_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(".gitlab-ci.yml");
+    let base = ["--package-name", "my-pkg", "--image", "img:1"];
+    let missing = run(gl_sign()
+        .args(["init", "--check", "--output"])
+        .arg(&out)
+        .args(base));
+    assert_run(&missing, 1, &["does not exist"]);
+    assert_run(
+        &run(gl_sign().args(["init", "--output"]).arg(&out).args(base)),
+        0,
+        &["wrote"],
+    );
+    assert_run(
+        &run(gl_sign()
+            .args(["init", "--check", "--output"])
+            .arg(&out)
+            .args(base)),
+        0,
+        &["is what gl-sign init writes"],
+    );
+
+    let edited = std::fs::read_to_string(&out).unwrap().replace(
+        "gl-sign sign-blob dist/*.whl",
+        "gl-sign sign-blob --yes dist/*.whl",
+    );
+    std::fs::write(&out, &edited).unwrap();
+    let drift = run(gl_sign()
+        .args(["init", "--check", "--output"])
+        .arg(&out)
+        .args(base));
+    assert_run(
+        &drift,
+        1,
+        &[
+            "-    - gl-sign sign-blob --yes dist/*.whl",
+            "+    - gl-sign sign-blob dist/*.whl",
+            "differs",
+        ],
+    );
+    // Different options are drift too.
+    let other = run(gl_sign()
+        .args(["init", "--check", "--output"])
+        .arg(&out)
+        .args(["--package-name", "my-pkg", "--image", "img:2"]));
+    assert_eq!(other.code, 1);
+
+    let refused = run(gl_sign().args(["init", "--output"]).arg(&out).args(base));
+    assert_run(&refused, 2, &["never overwrites without --force"]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), edited, "untouched");
+    assert_run(
+        &run(gl_sign()
+            .args(["init", "--force", "--output"])
+            .arg(&out)
+            .args(base)),
+        0,
+        &["wrote"],
+    );
+    assert_run(
+        &run(gl_sign()
+            .args(["init", "--check", "--output"])
+            .arg(&out)
+            .args(base)),
+        0,
+        &[],
+    );
+}
+
+#[test]
+fn init_defaults_and_bad_options() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        "[project]\nname = \"from-pyproject\"\nversion = \"0.1\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join(".gitlab-ci.yml");
+    assert_run(&run(gl_sign().args(["init", "--output"]).arg(&out)), 0, &[]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("GL_SIGN_PACKAGE: \"from-pyproject\""));
+    assert!(text.contains(&format!(
+        "registry.gitlab.com/gl-sign/gl-sign:{}-python3.12",
+        env!("CARGO_PKG_VERSION")
+    )));
+    let bad_stage = run(gl_sign()
+        .args([
+            "init",
+            "--stages",
+            "build,deploy",
+            "--package-name",
+            "x",
+            "--output",
+        ])
+        .arg(dir.path().join("b.yml")));
+    assert_run(&bad_stage, 2, &["unknown stage \"deploy\""]);
+    let bad_name = run(gl_sign()
+        .args(["init", "--package-name=-x-", "--output"])
+        .arg(dir.path().join("c.yml")));
+    assert_run(&bad_name, 2, &["package name \"-x-\" is not valid"]);
+}
