@@ -1,5 +1,6 @@
 //! clap types only. Commands turn these into settings; the library never sees them.
 
+mod build;
 mod publish;
 mod shared;
 mod sign_blob;
@@ -7,6 +8,7 @@ mod verify_blob;
 
 use clap::{Parser, Subcommand};
 
+pub use build::BuildArgs;
 pub use publish::{
     ConsumerVerifyArgs, PublishArgs, PublishGenericArgs, PublishPypiArgs, PublishTarget,
     RegistryArgs,
@@ -25,6 +27,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Rewrite name, version and homepage in pyproject.toml, then build the sdist and wheel.
+    Build(BuildArgs),
     /// Keyless-sign files with Sigstore: one certificate, one log entry per file.
     SignBlob(SignBlobArgs),
     /// Publish dists to the GitLab PyPI registry, or signatures to the generic registry.

@@ -1,5 +1,6 @@
 //! One file per subcommand: turn arguments into settings, call the library, print.
 
+mod build;
 mod consumer_verify;
 mod progress;
 mod publish;
@@ -12,6 +13,7 @@ use crate::exit::ExitStatus;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
+        Command::Build(args) => build::run(args, &crate::ci::CiEnvironment::from_env()),
         Command::SignBlob(args) => sign_blob::run(args),
         Command::Publish(args) => publish::run(args, &crate::ci::CiEnvironment::from_env()),
         Command::ConsumerVerify(args) => {
