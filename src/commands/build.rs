@@ -140,7 +140,8 @@ fn describe(edit: &Edit) -> String {
         Edit::VersionMadeStatic => {
             "\"version\" removed from project.dynamic and written as a static \
 value: the release version must be exactly the one given, not what a version plugin computes, and \
-the built dists are checked against it"
+the built dists are checked against it (a version source under [tool.*] stays in the file, \
+unused)"
                 .into()
         }
         Edit::VersionLeftDynamic => {
