@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod build;
 mod cases;
 mod cli;
 mod forms;
