@@ -90,6 +90,15 @@ pub fn hint_of(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::registry::consumer::ConsumerError>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::pyproject::PyprojectError>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::pyproject::MetadataError>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::pyproject::BuildError>() {
+        return e.hint();
+    }
     None
 }
 

@@ -14,6 +14,7 @@ pub mod diagnostics;
 pub mod exit;
 pub mod http;
 pub mod pipeline;
+pub mod pyproject;
 pub mod registry;
 pub mod sign;
 pub mod trust;

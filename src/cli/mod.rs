@@ -1,5 +1,6 @@
 //! clap types only. Commands turn these into settings; the library never sees them.
 
+mod build;
 mod init;
 mod publish;
 mod shared;
@@ -8,6 +9,7 @@ mod verify_blob;
 
 use clap::{Parser, Subcommand};
 
+pub use build::BuildArgs;
 pub use init::InitArgs;
 pub use publish::{
     ConsumerVerifyArgs, PublishArgs, PublishGenericArgs, PublishPypiArgs, PublishTarget,
@@ -27,6 +29,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Rewrite name, version and homepage in pyproject.toml, then build the sdist and wheel.
+    Build(BuildArgs),
     /// Keyless-sign files with Sigstore: one certificate, one log entry per file.
     SignBlob(SignBlobArgs),
     /// Write the .gitlab-ci.yml that builds, signs, verifies and publishes with gl-sign.

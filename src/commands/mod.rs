@@ -1,5 +1,6 @@
 //! One file per subcommand: turn arguments into settings, call the library, print.
 
+mod build;
 mod consumer_verify;
 mod init;
 mod progress;
@@ -13,6 +14,7 @@ use crate::exit::ExitStatus;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
+        Command::Build(args) => build::run(args, &crate::ci::CiEnvironment::from_env()),
         Command::SignBlob(args) => sign_blob::run(args),
         Command::Init(args) => init::run(args, &crate::ci::CiEnvironment::from_env()),
         Command::Publish(args) => publish::run(args, &crate::ci::CiEnvironment::from_env()),

@@ -3,8 +3,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod build;
 mod cases;
 mod cli;
+mod e2e;
 mod forms;
 mod init;
 mod pipeline;
