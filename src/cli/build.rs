@@ -32,7 +32,12 @@ pub struct BuildArgs {
     pub homepage: Option<String>,
 
     /// Python interpreter that runs `-m build` (PyPA build must be installed in it)
-    #[arg(long, value_name = "PYTHON", env = "GL_SIGN_PYTHON", default_value = "python3")]
+    #[arg(
+        long,
+        value_name = "PYTHON",
+        env = "GL_SIGN_PYTHON",
+        default_value = "python3"
+    )]
     pub python: OsString,
 
     /// Directory for the built dists [default: PROJECT_DIR/dist]

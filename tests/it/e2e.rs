@@ -46,11 +46,17 @@ fn lines(doc: &BTreeMap<String, Value>, job: &str, key: &str) -> Vec<String> {
 fn variables(doc: &BTreeMap<String, Value>, job: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let body = &doc[job];
-    let template = body.get("extends").and_then(Value::as_str).and_then(|t| doc.get(t));
+    let template = body
+        .get("extends")
+        .and_then(Value::as_str)
+        .and_then(|t| doc.get(t));
     for source in [template, Some(body)].into_iter().flatten() {
         if let Some(Value::Mapping(vars)) = source.get("variables") {
             for (k, v) in vars {
-                out.insert(k.as_str().unwrap().to_string(), v.as_str().unwrap().to_string());
+                out.insert(
+                    k.as_str().unwrap().to_string(),
+                    v.as_str().unwrap().to_string(),
+                );
             }
         }
     }
@@ -59,7 +65,9 @@ fn variables(doc: &BTreeMap<String, Value>, job: &str) -> BTreeMap<String, Strin
 
 #[test]
 fn the_generated_pipeline_runs_end_to_end() {
-    let Some(python_bin) = crate::publish_real::python_tool("pyproject-build") else { return };
+    let Some(python_bin) = crate::publish_real::python_tool("pyproject-build") else {
+        return;
+    };
     let sigstore = LocalSigstore::start();
     let gitlab = LocalGitLab::start();
     let work = tempfile::tempdir().unwrap();
@@ -68,21 +76,53 @@ fn the_generated_pipeline_runs_end_to_end() {
     sample_project(&project);
     let trust = sigstore.write_trust_files(work.path());
 
-    assert_run(&run(gl_sign().current_dir(&project).args(["init", "--package-name", "sample-pkg", "--image", "gl-sign:test"])), 0, &["wrote"]);
-    let doc: BTreeMap<String, Value> = serde_yaml_ng::from_str(&std::fs::read_to_string(project.join(".gitlab-ci.yml")).unwrap()).unwrap();
+    assert_run(
+        &run(gl_sign().current_dir(&project).args([
+            "init",
+            "--package-name",
+            "sample-pkg",
+            "--image",
+            "gl-sign:test",
+        ])),
+        0,
+        &["wrote"],
+    );
+    let doc: BTreeMap<String, Value> =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(project.join(".gitlab-ci.yml")).unwrap())
+            .unwrap();
     let stages: Vec<String> = serde_yaml_ng::from_value(doc["stages"].clone()).unwrap();
 
     // gl-sign and the venv's python3 first on PATH, as in the job image.
-    let gl_sign_dir = Path::new(env!("CARGO_BIN_EXE_gl-sign")).parent().unwrap().to_path_buf();
-    let path = format!("{}:{}:{}", gl_sign_dir.display(), python_bin.display(), std::env::var("PATH").unwrap_or_default());
+    let gl_sign_dir = Path::new(env!("CARGO_BIN_EXE_gl-sign"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}:{}",
+        gl_sign_dir.display(),
+        python_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let tag_claims = sigstore.gitlab_claims().with_tag(TAG);
     let mut ran = Vec::new();
     for stage in &stages {
-        let jobs: Vec<&String> = doc.keys().filter(|k| doc[*k].get("stage").and_then(Value::as_str) == Some(stage)).collect();
+        let jobs: Vec<&String> = doc
+            .keys()
+            .filter(|k| doc[*k].get("stage").and_then(Value::as_str) == Some(stage))
+            .collect();
         for job in jobs {
-            let script = [lines(&doc, job, "before_script"), lines(&doc, job, "script")].concat().join("\n");
+            let script = [
+                lines(&doc, job, "before_script"),
+                lines(&doc, job, "script"),
+            ]
+            .concat()
+            .join("\n");
             let mut cmd = Command::new("sh");
-            cmd.arg("-e").arg("-c").arg(&script).current_dir(&project).env_clear();
+            cmd.arg("-e")
+                .arg("-c")
+                .arg(&script)
+                .current_dir(&project)
+                .env_clear();
             cmd.env("PATH", &path)
                 .env("HOME", work.path())
                 // The predefined variables of a tag pipeline on this GitLab.
@@ -93,7 +133,10 @@ fn the_generated_pipeline_runs_end_to_end() {
                 .env("CI_PROJECT_ID", gitlab.project_id().to_string())
                 .env("CI_PROJECT_PATH", "group/proj")
                 .env("CI_PROJECT_NAME", "sample-pkg")
-                .env("CI_PROJECT_URL", format!("{}/group/proj", sigstore.issuer_url()))
+                .env(
+                    "CI_PROJECT_URL",
+                    format!("{}/group/proj", sigstore.issuer_url()),
+                )
                 .env("CI_CONFIG_PATH", ".gitlab-ci.yml")
                 .env("CI_COMMIT_TAG", TAG)
                 .env("CI_COMMIT_REF_NAME", TAG)
@@ -111,16 +154,40 @@ fn the_generated_pipeline_runs_end_to_end() {
                 cmd.env("SIGSTORE_ID_TOKEN", sigstore.token_for(&tag_claims));
             }
             let out = cmd.output().unwrap();
-            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            assert!(out.status.success(), "job {job} failed:\n{script}\n---\n{text}");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                out.status.success(),
+                "job {job} failed:\n{script}\n---\n{text}"
+            );
             ran.push((job.clone(), text));
         }
     }
     let names: Vec<&str> = ran.iter().map(|(j, _)| j.as_str()).collect();
-    assert_eq!(names, ["build", "sign", "verify", "publish", "publish_signatures", "consumer_verification"]);
+    assert_eq!(
+        names,
+        [
+            "build",
+            "sign",
+            "verify",
+            "publish",
+            "publish_signatures",
+            "consumer_verification"
+        ]
+    );
     let last = &ran.last().unwrap().1;
-    assert!(last.contains("sample-pkg==1.2.3: 2 file(s), all verified"), "{last}");
+    assert!(
+        last.contains("sample-pkg==1.2.3: 2 file(s), all verified"),
+        "{last}"
+    );
     // The registry holds the tagged release and its signatures.
-    assert!(gitlab.stored_file("sample_pkg-1.2.3-py3-none-any.whl").is_some());
-    assert!(gitlab.stored_file("sample_pkg-1.2.3.tar.gz.sigstore.json").is_some());
+    assert!(gitlab
+        .stored_file("sample_pkg-1.2.3-py3-none-any.whl")
+        .is_some());
+    assert!(gitlab
+        .stored_file("sample_pkg-1.2.3.tar.gz.sigstore.json")
+        .is_some());
 }

@@ -409,16 +409,27 @@ fn init_defaults_and_bad_options() {
 
 #[test]
 fn the_projects_own_pipeline_is_sound() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".gitlab-ci.yml")).unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".gitlab-ci.yml"))
+            .unwrap();
     let doc = parse(&text);
     let stages: Vec<String> = serde_yaml_ng::from_value(doc["stages"].clone()).unwrap();
     check_structure(&doc, Some(&stages)).unwrap();
-    assert_eq!(doc["sign-release"]["id_tokens"]["SIGSTORE_ID_TOKEN"]["aud"].as_str(), Some("sigstore"));
-    let Some(bin) = crate::publish_real::python_tool("check-jsonschema") else { return };
+    assert_eq!(
+        doc["sign-release"]["id_tokens"]["SIGSTORE_ID_TOKEN"]["aud"].as_str(),
+        Some("sigstore")
+    );
+    let Some(bin) = crate::publish_real::python_tool("check-jsonschema") else {
+        return;
+    };
     let out = Command::new(bin.join("check-jsonschema"))
         .args(["--builtin-schema", "vendor.gitlab-ci"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(".gitlab-ci.yml"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
