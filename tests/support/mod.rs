@@ -7,6 +7,7 @@ pub mod dists;
 pub mod gitlab_registry;
 pub mod pki;
 pub mod rekor;
+pub mod server;
 pub mod sigstore_stack;
 pub mod vectors;
 

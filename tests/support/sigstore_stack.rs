@@ -18,31 +18,26 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::{IncomingStream, Listener};
 use axum::Router;
+
+use super::server::{bind_local, run_server, ConnectionHandle, RunningServer};
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use sigstore_crypto::{KeyPair, VerificationKey};
 use sigstore_types::{DerPublicKey, SignatureBytes};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use x509_cert::der::{Decode, Encode};
 
 use super::pki::{cert_pem, hex, pem_encode, sha256, GitLabClaims, RekorEntry, TestSigstore};
@@ -252,163 +247,6 @@ fn json_response(status: StatusCode, value: &Value) -> Response {
         value.to_string(),
     )
         .into_response()
-}
-
-// ---------------------------------------------------------------------------
-// Listener whose connections can be killed from a handler
-// ---------------------------------------------------------------------------
-
-struct KillableListener {
-    inner: tokio::net::TcpListener,
-}
-
-impl Listener for KillableListener {
-    type Io = KillableStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (KillableStream, SocketAddr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    let stream = KillableStream {
-                        inner: stream,
-                        kill: Arc::new(AtomicBool::new(false)),
-                    };
-                    return (stream, addr);
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-}
-
-/// A TCP stream that fails all I/O once `kill` is set, so hyper drops the
-/// connection before writing a single byte of the response.
-struct KillableStream {
-    inner: tokio::net::TcpStream,
-    kill: Arc<AtomicBool>,
-}
-
-fn killed() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::ConnectionReset,
-        "connection dropped by fault",
-    )
-}
-
-impl AsyncRead for KillableStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.kill.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(killed()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for KillableStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        if self.kill.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(killed()));
-        }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.kill.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(killed()));
-        }
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// Connect info handed to handlers: the switch that kills this connection.
-#[derive(Clone)]
-struct ConnectionHandle {
-    kill: Arc<AtomicBool>,
-}
-
-impl Connected<IncomingStream<'_, KillableListener>> for ConnectionHandle {
-    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
-        ConnectionHandle {
-            kill: stream.io().kill.clone(),
-        }
-    }
-}
-
-/// One running service: its thread stops when this is dropped.
-struct RunningServer {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for RunningServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn bind_local() -> (std::net::TcpListener, String) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let addr = listener.local_addr().expect("local addr");
-    (listener, format!("http://{addr}"))
-}
-
-fn run_server(name: &str, listener: std::net::TcpListener, app: Router) -> RunningServer {
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let thread = std::thread::Builder::new()
-        .name(format!("local-sigstore-{name}"))
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            rt.block_on(async move {
-                let listener = KillableListener {
-                    inner: tokio::net::TcpListener::from_std(listener).expect("tokio listener"),
-                };
-                let serve = axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<ConnectionHandle>(),
-                );
-                let stopped = async {
-                    while !stop2.load(Ordering::SeqCst) {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                };
-                tokio::select! {
-                    _ = serve => {}
-                    _ = stopped => {}
-                }
-            });
-            rt.shutdown_timeout(Duration::from_millis(100));
-        })
-        .expect("spawn service thread");
-    RunningServer {
-        stop,
-        thread: Some(thread),
-    }
 }
 
 // ---------------------------------------------------------------------------
