@@ -13,7 +13,7 @@ use tokio::io::AsyncWriteExt;
 use super::auth::Credential;
 use super::dist::{name_and_version_from_filename, normalize_name, same_version};
 use super::index::{self, IndexFile};
-use super::Progress;
+use super::{Progress, TransferError};
 use crate::http::{follow_redirects, may_carry_credentials, redact_url};
 use crate::verify::{input, Detached, Evidence};
 
@@ -42,22 +42,8 @@ pub struct Downloaded {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumerError {
-    #[error("refusing to send {credential} over plain http to {url}")]
-    InsecureUrl { url: String, credential: String },
-    #[error("request to {url} failed")]
-    Request {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("{url} answered {status}")]
-    Status { url: String, status: u16 },
-    #[error("{url} refused {credential} ({status})")]
-    Unauthorized {
-        url: String,
-        credential: String,
-        status: u16,
-    },
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
     #[error("{name} is not on {url} (the index redirects it elsewhere, as GitLab does for packages it does not hold)")]
     NotOnIndex { name: String, url: String },
     #[error("{url} lists no files for {name}=={version}")]
@@ -110,7 +96,7 @@ impl ConsumerError {
                 "the release was published without its signatures (gl-sign publish generic), or --package / --generic-url point elsewhere"
                     .into(),
             ),
-            ConsumerError::Unauthorized { .. } => Some("pass --token, or run inside a GitLab CI job of the project".into()),
+            ConsumerError::Transfer(TransferError::Unauthorized { .. }) => Some("pass --token, or run inside a GitLab CI job of the project".into()),
             _ => None,
         }
     }
@@ -133,10 +119,11 @@ impl ReleaseFetcher {
             (&source.generic_url, &source.generic_credential),
         ] {
             if *credential != Credential::Anonymous && !may_carry_credentials(url) {
-                return Err(ConsumerError::InsecureUrl {
+                return Err(TransferError::InsecureUrl {
                     url: redact_url(url.as_str()),
                     credential: credential.kind(),
-                });
+                }
+                .into());
             }
         }
         Ok(ReleaseFetcher {
@@ -167,7 +154,7 @@ impl ReleaseFetcher {
         let response = request
             .send()
             .await
-            .map_err(|source| ConsumerError::Request {
+            .map_err(|source| TransferError::Request {
                 url: shown.clone(),
                 source,
             })?;
@@ -187,10 +174,12 @@ impl ReleaseFetcher {
         }
         check_auth(status, &shown, &self.source.index_credential)?;
         if !status.is_success() {
-            return Err(ConsumerError::Status {
+            return Err(TransferError::Refused {
                 url: shown,
                 status: status.as_u16(),
-            });
+                message: String::new(),
+            }
+            .into());
         }
         let content_type = response
             .headers()
@@ -201,7 +190,7 @@ impl ReleaseFetcher {
         let body = response
             .bytes()
             .await
-            .map_err(|source| ConsumerError::Request {
+            .map_err(|source| TransferError::Request {
                 url: shown.clone(),
                 source,
             })?;
@@ -249,16 +238,18 @@ impl ReleaseFetcher {
         let mut response =
             follow_redirects(&self.client, file.url.clone(), |r| credential.apply_pypi(r))
                 .await
-                .map_err(|source| ConsumerError::Request {
+                .map_err(|source| TransferError::Request {
                     url: shown.clone(),
                     source,
                 })?;
         check_auth(response.status(), &shown, &self.source.index_credential)?;
         if !response.status().is_success() {
-            return Err(ConsumerError::Status {
+            return Err(TransferError::Refused {
                 url: shown,
                 status: response.status().as_u16(),
-            });
+                message: String::new(),
+            }
+            .into());
         }
         let total = response.content_length().unwrap_or(0);
         let write_error = |source| ConsumerError::Write {
@@ -271,7 +262,7 @@ impl ReleaseFetcher {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|source| ConsumerError::Request {
+            .map_err(|source| TransferError::Request {
                 url: shown.clone(),
                 source,
             })?
@@ -350,7 +341,7 @@ impl ReleaseFetcher {
         let credential = self.source.generic_credential.clone();
         let response = follow_redirects(&self.client, url, |r| credential.apply_generic(r))
             .await
-            .map_err(|source| ConsumerError::Request {
+            .map_err(|source| TransferError::Request {
                 url: shown.clone(),
                 source,
             })?;
@@ -360,15 +351,17 @@ impl ReleaseFetcher {
                 let bytes = response
                     .bytes()
                     .await
-                    .map_err(|source| ConsumerError::Request { url: shown, source })?;
+                    .map_err(|source| TransferError::Request { url: shown, source })?;
                 Ok(Some(bytes.to_vec()))
             }
             s => {
                 check_auth(s, &shown, &self.source.generic_credential)?;
-                Err(ConsumerError::Status {
+                Err(TransferError::Refused {
                     url: shown,
                     status: s.as_u16(),
-                })
+                    message: String::new(),
+                }
+                .into())
             }
         }
     }
@@ -376,11 +369,12 @@ impl ReleaseFetcher {
 
 fn check_auth(status: StatusCode, url: &str, credential: &Credential) -> Result<(), ConsumerError> {
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        return Err(ConsumerError::Unauthorized {
+        return Err(TransferError::Unauthorized {
             url: url.to_string(),
             credential: credential.kind(),
             status: status.as_u16(),
-        });
+        }
+        .into());
     }
     Ok(())
 }

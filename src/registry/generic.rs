@@ -10,7 +10,7 @@ use std::sync::Arc;
 use reqwest::{StatusCode, Url};
 
 use super::auth::Credential;
-use super::Progress;
+use super::{Progress, TransferError};
 use crate::http::{follow_redirects, may_carry_credentials, redact_url, HttpSettings};
 
 /// Package name and file name: `[A-Za-z0-9._+-]+`.
@@ -61,37 +61,13 @@ pub enum Stored {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenericError {
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
     #[error("{what} {value:?} is not allowed by GitLab's generic registry ({rule})")]
     InvalidName {
         what: &'static str,
         value: String,
         rule: &'static str,
-    },
-    #[error("refusing to send {credential} over plain http to {url}")]
-    InsecureUrl { url: String, credential: String },
-    #[error("cannot read {file}")]
-    Read {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("request to {url} failed")]
-    Request {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("{url} refused {credential} ({status})")]
-    Unauthorized {
-        url: String,
-        credential: String,
-        status: u16,
-    },
-    #[error("{url} answered {status}: {message}")]
-    Refused {
-        url: String,
-        status: u16,
-        message: String,
     },
     #[error("{url} stored sha256 {found}, but the local file has {expected}")]
     StoredHashDiffers {
@@ -104,18 +80,14 @@ pub enum GenericError {
 impl GenericError {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            GenericError::Unauthorized { .. } => "in GitLab CI the JOB-TOKEN header is used; outside CI pass --token (PRIVATE-TOKEN) or a deploy token".into(),
+            GenericError::Transfer(TransferError::Unauthorized { .. }) => "in GitLab CI the JOB-TOKEN header is used; outside CI pass --token (PRIVATE-TOKEN) or a deploy token".into(),
             GenericError::InvalidName { .. } => "use letters, digits and . _ - + only; set --package / --package-version".into(),
             _ => return None,
         })
     }
 
     fn retryable(&self) -> bool {
-        match self {
-            GenericError::Request { source, .. } => crate::http::is_retryable(source),
-            GenericError::Refused { status, .. } => *status >= 500 || *status == 429,
-            _ => false,
-        }
+        matches!(self, GenericError::Transfer(e) if e.retryable())
     }
 }
 
@@ -148,10 +120,11 @@ impl GenericPublisher {
             });
         }
         if target.credential != Credential::Anonymous && !may_carry_credentials(&target.base_url) {
-            return Err(GenericError::InsecureUrl {
+            return Err(TransferError::InsecureUrl {
                 url: redact_url(target.base_url.as_str()),
                 credential: target.credential.kind(),
-            });
+            }
+            .into());
         }
         Ok(GenericPublisher {
             client,
@@ -181,29 +154,31 @@ impl GenericPublisher {
         let credential = self.target.credential.clone();
         let response = follow_redirects(&self.client, url, |r| credential.apply_generic(r))
             .await
-            .map_err(|source| GenericError::Request {
+            .map_err(|source| TransferError::Request {
                 url: shown.clone(),
                 source,
             })?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
             s if s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN => {
-                Err(GenericError::Unauthorized {
+                Err(TransferError::Unauthorized {
                     url: shown,
                     credential: self.target.credential.kind(),
                     status: s.as_u16(),
-                })
+                }
+                .into())
             }
             s if s.is_success() => Ok(response
                 .headers()
                 .get("X-Checksum-SHA256")
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.trim().to_ascii_lowercase())),
-            s => Err(GenericError::Refused {
+            s => Err(TransferError::Refused {
                 url: shown,
                 status: s.as_u16(),
                 message: String::new(),
-            }),
+            }
+            .into()),
         }
     }
 
@@ -263,7 +238,7 @@ impl GenericPublisher {
         let shown = redact_url(url.as_str());
         let (body, length) = super::file_body(path, file_name.to_string(), self.progress.clone())
             .await
-            .map_err(|source| GenericError::Read {
+            .map_err(|source| TransferError::Read {
                 file: path.display().to_string(),
                 source,
             })?;
@@ -276,18 +251,19 @@ impl GenericPublisher {
         let response = request
             .send()
             .await
-            .map_err(|source| GenericError::Request {
+            .map_err(|source| TransferError::Request {
                 url: shown.clone(),
                 source,
             })?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(GenericError::Unauthorized {
+            return Err(TransferError::Unauthorized {
                 url: shown,
                 credential: self.target.credential.kind(),
                 status: status.as_u16(),
-            });
+            }
+            .into());
         }
         let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
         if !status.is_success() {
@@ -299,11 +275,12 @@ impl GenericPublisher {
                         .map(str::to_string)
                 })
                 .unwrap_or_else(|| text.chars().take(300).collect());
-            return Err(GenericError::Refused {
+            return Err(TransferError::Refused {
                 url: shown,
                 status: status.as_u16(),
                 message,
-            });
+            }
+            .into());
         }
         Ok(json.and_then(|v| {
             v.get("file_sha256")

@@ -11,6 +11,49 @@ pub mod pypi;
 use std::path::Path;
 use std::sync::Arc;
 
+/// What can go wrong talking to any registry; each registry's error type
+/// wraps this and adds what is particular to it.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("refusing to send {credential} over plain http to {url}")]
+    InsecureUrl { url: String, credential: String },
+    #[error("cannot read {file}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("request to {url} failed")]
+    Request {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url} refused {credential} ({status})")]
+    Unauthorized {
+        url: String,
+        credential: String,
+        status: u16,
+    },
+    #[error("{url} answered {status}: {message}")]
+    Refused {
+        url: String,
+        status: u16,
+        message: String,
+    },
+}
+
+impl TransferError {
+    /// Worth another attempt: server errors, rate limits and dropped connections.
+    pub fn retryable(&self) -> bool {
+        match self {
+            TransferError::Request { source, .. } => crate::http::is_retryable(source),
+            TransferError::Refused { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
 /// Progress of long transfers, for the command to show; the library never prints.
 pub trait Progress: Send + Sync {
     /// `done` of `total` bytes of `file` transferred.

@@ -11,7 +11,7 @@ use reqwest::{StatusCode, Url};
 use super::auth::Credential;
 use super::dist::{normalize_name, Dist};
 use super::index::{self, IndexFile};
-use super::Progress;
+use super::{Progress, TransferError};
 use crate::http::{may_carry_credentials, redact_url, HttpSettings};
 
 /// Where and as whom to upload.
@@ -51,32 +51,8 @@ pub enum Uploaded {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    #[error("refusing to send {credential} over plain http to {url}")]
-    InsecureUrl { url: String, credential: String },
-    #[error("cannot read {file}")]
-    Read {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("request to {url} failed")]
-    Request {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("{url} refused {credential} ({status})")]
-    Unauthorized {
-        url: String,
-        credential: String,
-        status: u16,
-    },
-    #[error("{url} answered {status}: {message}")]
-    Refused {
-        url: String,
-        status: u16,
-        message: String,
-    },
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
     #[error("{file} is already on {url} with sha256 {found}, but the local file has {expected}")]
     HashMismatch {
         file: String,
@@ -93,27 +69,23 @@ pub enum PublishError {
 impl PublishError {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            PublishError::Unauthorized { status: 401, .. } => {
+            PublishError::Transfer(TransferError::Unauthorized { status: 401, .. }) => {
                 "in GitLab CI the job token is used as HTTP Basic gitlab-ci-token:$CI_JOB_TOKEN; outside CI pass \
                  --token (an access token with the api scope) or --username/--password"
                     .into()
             }
-            PublishError::Unauthorized { .. } => "the credential works but may not publish here (Developer role or higher is needed)".into(),
+            PublishError::Transfer(TransferError::Unauthorized { .. }) => "the credential works but may not publish here (Developer role or higher is needed)".into(),
             PublishError::HashMismatch { .. } => {
                 "a published file cannot be replaced: bump the version, or delete the package in GitLab first".into()
             }
-            PublishError::InsecureUrl { .. } => "use an https:// URL".into(),
+            PublishError::Transfer(TransferError::InsecureUrl { .. }) => "use an https:// URL".into(),
             _ => return None,
         })
     }
 
     /// Worth another attempt: server errors and dropped connections.
     fn retryable(&self) -> bool {
-        match self {
-            PublishError::Request { source, .. } => crate::http::is_retryable(source),
-            PublishError::Refused { status, .. } => *status >= 500 || *status == 429,
-            _ => false,
-        }
+        matches!(self, PublishError::Transfer(e) if e.retryable())
     }
 }
 
@@ -135,10 +107,11 @@ impl PypiPublisher {
         if target.credential != Credential::Anonymous
             && !may_carry_credentials(&target.repository_url)
         {
-            return Err(PublishError::InsecureUrl {
+            return Err(TransferError::InsecureUrl {
                 url: redact_url(target.repository_url.as_str()),
                 credential: target.credential.kind(),
-            });
+            }
+            .into());
         }
         Ok(PypiPublisher {
             client,
@@ -160,7 +133,7 @@ impl PypiPublisher {
         let response = request
             .send()
             .await
-            .map_err(|source| PublishError::Request {
+            .map_err(|source| TransferError::Request {
                 url: shown.clone(),
                 source,
             })?;
@@ -170,11 +143,12 @@ impl PypiPublisher {
         }
         self.check_auth(status, &shown)?;
         if !status.is_success() {
-            return Err(PublishError::Refused {
+            return Err(TransferError::Refused {
                 url: shown,
                 status: status.as_u16(),
                 message: String::new(),
-            });
+            }
+            .into());
         }
         let content_type = response
             .headers()
@@ -185,7 +159,7 @@ impl PypiPublisher {
         let body = response
             .bytes()
             .await
-            .map_err(|source| PublishError::Request {
+            .map_err(|source| TransferError::Request {
                 url: shown.clone(),
                 source,
             })?;
@@ -195,11 +169,12 @@ impl PypiPublisher {
 
     fn check_auth(&self, status: StatusCode, url: &str) -> Result<(), PublishError> {
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(PublishError::Unauthorized {
+            return Err(TransferError::Unauthorized {
                 url: url.to_string(),
                 credential: self.target.credential.kind(),
                 status: status.as_u16(),
-            });
+            }
+            .into());
         }
         Ok(())
     }
@@ -267,11 +242,12 @@ impl PypiPublisher {
                 })
             };
         }
-        Err(PublishError::Refused {
+        Err(TransferError::Refused {
             url: shown,
             status: status.as_u16(),
             message,
-        })
+        }
+        .into())
     }
 
     /// One attempt: the status and the error message of the answer.
@@ -280,7 +256,7 @@ impl PypiPublisher {
         let (body, length) =
             super::file_body(&dist.path, dist.filename.clone(), self.progress.clone())
                 .await
-                .map_err(|source| PublishError::Read {
+                .map_err(|source| TransferError::Read {
                     file: dist.path.display().to_string(),
                     source,
                 })?;
@@ -297,7 +273,7 @@ impl PypiPublisher {
         let response = request
             .send()
             .await
-            .map_err(|source| PublishError::Request {
+            .map_err(|source| TransferError::Request {
                 url: shown.clone(),
                 source,
             })?;
@@ -320,11 +296,12 @@ impl PypiPublisher {
                 }
             });
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(PublishError::Refused {
+            return Err(TransferError::Refused {
                 url: shown,
                 status: status.as_u16(),
                 message,
-            });
+            }
+            .into());
         }
         Ok((status, message))
     }
