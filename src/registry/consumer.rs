@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::auth::Credential;
 use super::dist::{name_and_version_from_filename, normalize_name, same_version};
-use super::index::{self, IndexFile};
+use super::index::{self, IndexFile, Page};
 use super::{Progress, TransferError};
 use crate::http::{follow_redirects, may_carry_credentials, redact_url};
 use crate::verify::{input, Detached, Evidence};
@@ -52,8 +52,6 @@ pub enum ConsumerError {
         version: String,
         url: String,
     },
-    #[error("{url} is not a simple index page: {detail}")]
-    BadIndex { url: String, detail: String },
     #[error("the index gives no sha256 for {file}; it cannot be checked")]
     NoIndexHash { file: String },
     #[error("{file}: expected sha256 {expected} (from the index), downloaded file has {found}")]
@@ -146,60 +144,23 @@ impl ReleaseFetcher {
             .push(&normalize_name(name))
             .push("");
         let shown = redact_url(page.as_str());
-        let request = self.source.index_credential.apply_pypi(
-            self.client
-                .get(page.clone())
-                .header("Accept", index::ACCEPT),
-        );
-        let response = request
-            .send()
-            .await
-            .map_err(|source| TransferError::Request {
-                url: shown.clone(),
-                source,
-            })?;
-        let status = response.status();
-        if status.is_redirection() {
-            return Err(ConsumerError::NotOnIndex {
-                name: name.to_string(),
-                url: shown,
-            });
-        }
-        if status == StatusCode::NOT_FOUND {
-            return Err(ConsumerError::NoFiles {
-                name: name.into(),
-                version: version.into(),
-                url: shown,
-            });
-        }
-        check_auth(status, &shown, &self.source.index_credential)?;
-        if !status.is_success() {
-            return Err(TransferError::Refused {
-                url: shown,
-                status: status.as_u16(),
-                message: String::new(),
-            }
-            .into());
-        }
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("text/html")
-            .to_string();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| TransferError::Request {
-                url: shown.clone(),
-                source,
-            })?;
-        let files = index::parse_page(&page, &content_type, &body).map_err(|detail| {
-            ConsumerError::BadIndex {
-                url: shown.clone(),
-                detail,
-            }
-        })?;
+        let files =
+            match index::fetch_page(&self.client, &page, &self.source.index_credential).await? {
+                Page::Files(files) => files,
+                Page::Redirected => {
+                    return Err(ConsumerError::NotOnIndex {
+                        name: name.to_string(),
+                        url: shown,
+                    })
+                }
+                Page::NotFound => {
+                    return Err(ConsumerError::NoFiles {
+                        name: name.into(),
+                        version: version.into(),
+                        url: shown,
+                    })
+                }
+            };
         let wanted = normalize_name(name);
         let release: Vec<IndexFile> = files
             .into_iter()
@@ -242,7 +203,7 @@ impl ReleaseFetcher {
                     url: shown.clone(),
                     source,
                 })?;
-        check_auth(response.status(), &shown, &self.source.index_credential)?;
+        TransferError::check_auth(response.status(), &shown, &self.source.index_credential)?;
         if !response.status().is_success() {
             return Err(TransferError::Refused {
                 url: shown,
@@ -355,7 +316,7 @@ impl ReleaseFetcher {
                 Ok(Some(bytes.to_vec()))
             }
             s => {
-                check_auth(s, &shown, &self.source.generic_credential)?;
+                TransferError::check_auth(s, &shown, &self.source.generic_credential)?;
                 Err(TransferError::Refused {
                     url: shown,
                     status: s.as_u16(),
@@ -365,16 +326,4 @@ impl ReleaseFetcher {
             }
         }
     }
-}
-
-fn check_auth(status: StatusCode, url: &str, credential: &Credential) -> Result<(), ConsumerError> {
-    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        return Err(TransferError::Unauthorized {
-            url: url.to_string(),
-            credential: credential.kind(),
-            status: status.as_u16(),
-        }
-        .into());
-    }
-    Ok(())
 }

@@ -158,16 +158,9 @@ impl GenericPublisher {
                 url: shown.clone(),
                 source,
             })?;
+        TransferError::check_auth(response.status(), &shown, &self.target.credential)?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
-            s if s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN => {
-                Err(TransferError::Unauthorized {
-                    url: shown,
-                    credential: self.target.credential.kind(),
-                    status: s.as_u16(),
-                }
-                .into())
-            }
             s if s.is_success() => Ok(response
                 .headers()
                 .get("X-Checksum-SHA256")
@@ -257,14 +250,7 @@ impl GenericPublisher {
             })?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(TransferError::Unauthorized {
-                url: shown,
-                credential: self.target.credential.kind(),
-                status: status.as_u16(),
-            }
-            .into());
-        }
+        TransferError::check_auth(status, &shown, &self.target.credential)?;
         let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
         if !status.is_success() {
             let message = json

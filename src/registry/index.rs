@@ -4,8 +4,74 @@
 //! data-requires-python="…">name</a>`); PEP 691 JSON is behind a feature flag,
 //! so both are read, whichever the server answers with.
 
-use reqwest::Url;
+use reqwest::{StatusCode, Url};
 use serde::Deserialize;
+
+use super::auth::Credential;
+use super::TransferError;
+use crate::http::redact_url;
+
+/// What a project's simple page said.
+#[derive(Debug)]
+pub enum Page {
+    Files(Vec<IndexFile>),
+    /// A redirect: GitLab forwards packages it does not hold to pypi.org,
+    /// so this index does not have the package.
+    Redirected,
+    NotFound,
+}
+
+/// GET one simple page (with PyPI-route credentials), without following
+/// redirects, and parse it in whichever format the server chose.
+pub async fn fetch_page(
+    client: &reqwest::Client,
+    page: &Url,
+    credential: &Credential,
+) -> Result<Page, TransferError> {
+    let shown = redact_url(page.as_str());
+    let request = credential.apply_pypi(client.get(page.clone()).header("Accept", ACCEPT));
+    let response = request
+        .send()
+        .await
+        .map_err(|source| TransferError::Request {
+            url: shown.clone(),
+            source,
+        })?;
+    let status = response.status();
+    if status.is_redirection() {
+        return Ok(Page::Redirected);
+    }
+    if status == StatusCode::NOT_FOUND {
+        return Ok(Page::NotFound);
+    }
+    TransferError::check_auth(status, &shown, credential)?;
+    if !status.is_success() {
+        return Err(TransferError::Refused {
+            url: shown,
+            status: status.as_u16(),
+            message: String::new(),
+        });
+    }
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/html")
+        .to_string();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|source| TransferError::Request {
+            url: shown.clone(),
+            source,
+        })?;
+    parse_page(page, &content_type, &body)
+        .map(Page::Files)
+        .map_err(|detail| TransferError::BadResponse {
+            url: shown,
+            detail: format!("not a simple index page: {detail}"),
+        })
+}
 
 /// One installable file listed by an index.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -41,9 +41,28 @@ pub enum TransferError {
         status: u16,
         message: String,
     },
+    #[error("{url} answered with something unreadable: {detail}")]
+    BadResponse { url: String, detail: String },
 }
 
 impl TransferError {
+    /// 401 and 403 become an error naming the kind of credential that was
+    /// tried (never its value); anything else passes.
+    pub fn check_auth(
+        status: reqwest::StatusCode,
+        url: &str,
+        credential: &auth::Credential,
+    ) -> Result<(), TransferError> {
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(TransferError::Unauthorized {
+                url: url.to_string(),
+                credential: credential.kind(),
+                status: status.as_u16(),
+            });
+        }
+        Ok(())
+    }
+
     /// Worth another attempt: server errors, rate limits and dropped connections.
     pub fn retryable(&self) -> bool {
         match self {

@@ -10,7 +10,7 @@ use reqwest::{StatusCode, Url};
 
 use super::auth::Credential;
 use super::dist::{normalize_name, Dist};
-use super::index::{self, IndexFile};
+use super::index::{self, IndexFile, Page};
 use super::{Progress, TransferError};
 use crate::http::{may_carry_credentials, redact_url, HttpSettings};
 
@@ -62,8 +62,6 @@ pub enum PublishError {
     },
     #[error("{url} says {file} already exists, but its index does not list it")]
     DuplicateNotListed { file: String, url: String },
-    #[error("{url} is not a simple index page: {detail}")]
-    BadIndex { url: String, detail: String },
 }
 
 impl PublishError {
@@ -125,58 +123,10 @@ impl PypiPublisher {
     /// forwards unknown packages to pypi.org) or a 404 means none.
     pub async fn listed_files(&self, name: &str) -> Result<Vec<IndexFile>, PublishError> {
         let url = self.target.simple_url(name);
-        let shown = redact_url(url.as_str());
-        let request = self
-            .target
-            .credential
-            .apply_pypi(self.client.get(url.clone()).header("Accept", index::ACCEPT));
-        let response = request
-            .send()
-            .await
-            .map_err(|source| TransferError::Request {
-                url: shown.clone(),
-                source,
-            })?;
-        let status = response.status();
-        if status.is_redirection() || status == StatusCode::NOT_FOUND {
-            return Ok(Vec::new());
+        match index::fetch_page(&self.client, &url, &self.target.credential).await? {
+            Page::Files(files) => Ok(files),
+            Page::Redirected | Page::NotFound => Ok(Vec::new()),
         }
-        self.check_auth(status, &shown)?;
-        if !status.is_success() {
-            return Err(TransferError::Refused {
-                url: shown,
-                status: status.as_u16(),
-                message: String::new(),
-            }
-            .into());
-        }
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("text/html")
-            .to_string();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| TransferError::Request {
-                url: shown.clone(),
-                source,
-            })?;
-        index::parse_page(&url, &content_type, &body)
-            .map_err(|detail| PublishError::BadIndex { url: shown, detail })
-    }
-
-    fn check_auth(&self, status: StatusCode, url: &str) -> Result<(), PublishError> {
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(TransferError::Unauthorized {
-                url: url.to_string(),
-                credential: self.target.credential.kind(),
-                status: status.as_u16(),
-            }
-            .into());
-        }
-        Ok(())
     }
 
     /// Whether the index lists `dist` and with which hash: Ok(true) same
@@ -225,7 +175,7 @@ impl PypiPublisher {
         if status.is_success() {
             return Ok(Uploaded::Sent);
         }
-        self.check_auth(status, &shown)?;
+        TransferError::check_auth(status, &shown, &self.target.credential)?;
         // GitLab: 400 "Validation failed: File name has already been taken";
         // PyPI: 400 "File already exists"; pypiserver and others: 409.
         // Either way, believe the index only.
