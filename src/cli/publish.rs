@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::{IdentityPolicyArgs, OutputArgs, TrustArgs};
+use super::{IdentityPolicyArgs, OutputArgs, RekorLookupArgs, TrustArgs};
 
 /// Registry credentials. In a GitLab CI job none are needed: the job token is used.
 #[derive(Debug, Clone, Args)]
@@ -109,17 +109,8 @@ pub struct ConsumerVerifyArgs {
     pub identity: IdentityPolicyArgs,
     #[command(flatten)]
     pub trust: TrustArgs,
-    /// Rekor v1 log to search for detached signatures [default: the trusted root's first log]
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "GL_SIGN_REKOR_URL",
-        conflicts_with = "offline"
-    )]
-    pub rekor_url: Option<String>,
-    /// Never look signatures up in Rekor; detached .sig/.crt then fail
-    #[arg(long)]
-    pub offline: bool,
+    #[command(flatten)]
+    pub rekor: RekorLookupArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]

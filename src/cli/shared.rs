@@ -149,3 +149,20 @@ pub struct OutputArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub output: OutputFormat,
 }
+
+/// How detached `.sig`/`.crt` find their transparency-log entry.
+#[derive(Debug, Clone, Args)]
+pub struct RekorLookupArgs {
+    /// Rekor v1 log to search for detached signatures [default: the trusted root's first log]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "GL_SIGN_REKOR_URL",
+        conflicts_with = "offline"
+    )]
+    pub rekor_url: Option<String>,
+
+    /// Never use the network for signatures; detached .sig/.crt without a bundle then fail
+    #[arg(long)]
+    pub offline: bool,
+}

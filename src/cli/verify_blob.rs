@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{IdentityPolicyArgs, OutputArgs, TrustArgs};
+use super::{IdentityPolicyArgs, OutputArgs, RekorLookupArgs, TrustArgs};
 
 #[derive(Debug, Clone, Args)]
 #[command(
@@ -33,18 +33,8 @@ pub struct VerifyBlobArgs {
     #[command(flatten)]
     pub trust: TrustArgs,
 
-    /// Rekor v1 log to search for detached signatures [default: the trusted root's first log]
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "GL_SIGN_REKOR_URL",
-        conflicts_with = "offline"
-    )]
-    pub rekor_url: Option<String>,
-
-    /// Never use the network; detached signatures without a bundle then fail
-    #[arg(long)]
-    pub offline: bool,
+    #[command(flatten)]
+    pub rekor: RekorLookupArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,

@@ -8,15 +8,16 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use super::progress::StderrProgress;
-use super::shared::{credential, hints, identity_policy, reason, trust_source, url_or_ci};
+use super::shared::{
+    credential, hints, identity_policy, reason, runtime, trust_source, url_or_ci, verifier,
+};
 use crate::ci::CiEnvironment;
 use crate::cli::{ConsumerVerifyArgs, OutputFormat};
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
-use crate::http::{registry_client, sigstore_client, HttpSettings};
+use crate::http::{registry_client, HttpSettings};
 use crate::registry::consumer::{ReleaseFetcher, ReleaseSource};
 use crate::trust::TrustMaterial;
-use crate::verify::{BlobVerifier, RekorLog};
 
 pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
     let (name, version) = args
@@ -32,7 +33,6 @@ pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
         })?;
     let policy = identity_policy(&args.identity)?;
     let trust = TrustMaterial::load(&trust_source(&args.trust))?;
-    let rekor_url = args.rekor_url.clone().unwrap_or_else(|| trust.rekor_url());
     let index_url = url_or_ci(
         args.index_url.as_deref(),
         "--index-url",
@@ -59,19 +59,9 @@ pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
         package,
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = runtime()?;
     let http = HttpSettings::default();
-    let mut verifier = BlobVerifier::new(trust, policy)?;
-    verifier = if args.offline {
-        verifier.offline()
-    } else {
-        let lookup = RekorLog::new(sigstore_client(&http)?, &rekor_url, http.clone());
-        verifier.with_rekor_lookup(lookup, runtime.handle().clone())
-    };
+    let verifier = verifier(trust, policy, &args.rekor, &runtime)?;
     let fetcher = ReleaseFetcher::new(
         registry_client(&http)?,
         source,

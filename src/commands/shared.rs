@@ -1,11 +1,12 @@
 //! Settings resolution shared by several commands.
 
 use crate::ci::{CiEnvironment, GitLabSigner, DEFAULT_CI_CONFIG_PATH, DEFAULT_GITLAB_URL};
-use crate::cli::{IdentityPolicyArgs, RegistryArgs, TrustArgs};
+use crate::cli::{IdentityPolicyArgs, RegistryArgs, RekorLookupArgs, TrustArgs};
 use crate::diagnostics::{hint_of, UsageError};
+use crate::http::{self, HttpSettings};
 use crate::registry::auth::{Credential, Secret};
 use crate::trust::TrustSource;
-use crate::verify::{Extension, IdentityPolicy, Matcher};
+use crate::verify::{BlobVerifier, Extension, IdentityPolicy, Matcher, RekorLog};
 
 pub fn trust_source(args: &TrustArgs) -> TrustSource {
     match (&args.trusted_root, args.staging) {
@@ -202,4 +203,33 @@ pub fn url_or_ci(
         )));
     }
     Ok(url)
+}
+
+/// The verifier, offline or with a Rekor lookup for detached signatures that
+/// blocks on `runtime` (which must outlive it). The default log is the trusted
+/// root's first one.
+pub fn verifier(
+    trust: crate::trust::TrustMaterial,
+    policy: IdentityPolicy,
+    args: &RekorLookupArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<BlobVerifier> {
+    let rekor_url = args.rekor_url.clone().unwrap_or_else(|| trust.rekor_url());
+    let verifier = BlobVerifier::new(trust, policy)?;
+    if args.offline {
+        return Ok(verifier.offline());
+    }
+    let settings = HttpSettings::default();
+    let lookup = RekorLog::new(http::sigstore_client(&settings)?, &rekor_url, settings);
+    Ok(verifier.with_rekor_lookup(lookup, runtime.handle().clone()))
+}
+
+/// The runtime the commands block on: one worker is plenty for a few requests.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }

@@ -2,41 +2,22 @@
 
 use std::io::Write;
 
-use anyhow::Context as _;
 use serde_json::json;
 
-use super::shared::{hints, identity_policy, reason, trust_source};
+use super::shared::{hints, identity_policy, reason, runtime, trust_source, verifier};
 use crate::cli::{OutputFormat, VerifyBlobArgs};
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
-use crate::http::{self, HttpSettings};
 use crate::trust::TrustMaterial;
-use crate::verify::{BlobVerifier, EvidenceSource, Job, RekorLog, VerifyError};
+use crate::verify::{EvidenceSource, Job, VerifyError};
 
 pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
     let jobs = jobs(&args)?;
     let policy = identity_policy(&args.identity)?;
     let trust = TrustMaterial::load(&trust_source(&args.trust))?;
-    let rekor_url = args.rekor_url.clone().unwrap_or_else(|| trust.rekor_url());
-
-    let mut verifier = BlobVerifier::new(trust, policy)?;
     // Kept alive for the whole run: lookups block on it from worker threads.
-    let runtime;
-    if args.offline {
-        verifier = verifier.offline();
-    } else {
-        runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        let settings = HttpSettings::default();
-        let client = http::sigstore_client(&settings)?;
-        verifier = verifier.with_rekor_lookup(
-            RekorLog::new(client, &rekor_url, settings),
-            runtime.handle().clone(),
-        );
-    }
+    let runtime = runtime()?;
+    let verifier = verifier(trust, policy, &args.rekor, &runtime)?;
 
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let results = verifier.verify_all(&jobs, threads);

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sigstore_crypto::KeyPair;
-use sigstore_types::{Bundle, DerCertificate, Sha256Hash, SignatureBytes};
+use sigstore_types::{Sha256Hash, SignatureBytes};
 
 use crate::http::{self, HttpSettings};
 use crate::trust::{TrustError, TrustMaterial};
@@ -298,7 +298,12 @@ impl BlobSigner {
                     }
                     None => None,
                 };
-                let bundle = build_bundle(&detached, &digest, entry, timestamp);
+                let bundle = crate::verify::input::bundle_v03(
+                    &detached,
+                    digest.as_bytes(),
+                    entry,
+                    timestamp,
+                );
                 // The log's answer and Fulcio's certificate, checked as a verifier would.
                 let evidence = Evidence::Bundle {
                     bundle: Box::new(bundle.clone()),
@@ -458,22 +463,4 @@ fn certificate_not_after(der: &[u8]) -> Result<jiff::Timestamp, SignError> {
     jiff::Timestamp::from_second(cert.validity().not_after.timestamp()).map_err(|e| {
         SignError::BadCertificate(crate::verify::InputError::BadCertificate(e.to_string()))
     })
-}
-
-fn build_bundle(
-    detached: &Detached,
-    digest: &Sha256Hash,
-    entry: sigstore_types::TransparencyLogEntry,
-    timestamp: Option<sigstore_types::TimestampToken>,
-) -> Bundle {
-    let mut bundle = sigstore_bundle::BundleV03::with_certificate_and_signature(
-        DerCertificate::from(detached.certificate.clone()),
-        SignatureBytes::from(detached.signature.clone()),
-        *digest,
-    )
-    .with_tlog_entry(entry);
-    if let Some(timestamp) = timestamp {
-        bundle = bundle.with_rfc3161_timestamp(timestamp);
-    }
-    bundle.into_bundle()
 }

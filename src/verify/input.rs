@@ -291,26 +291,25 @@ pub fn parse_certificate(bytes: &[u8]) -> Result<Vec<u8>, InputError> {
     Ok(der)
 }
 
-/// The v0.3 bundle for a detached signature once its log entry is known.
-pub fn bundle_for_detached(
+/// The v0.3 bundle for a signature once its log entry (and optional RFC 3161
+/// timestamp) is known: what sign-blob writes and what a detached `.sig`/`.crt`
+/// plus its Rekor entry amount to.
+pub fn bundle_v03(
     detached: &Detached,
     digest: &[u8; 32],
-    entry: &TransparencyLogEntry,
-) -> Result<Bundle, InputError> {
-    let entry =
-        serde_json::to_value(entry).map_err(|e| InputError::InvalidBundle(e.to_string()))?;
-    let bundle = json!({
-        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-        "verificationMaterial": {
-            "certificate": {"rawBytes": STANDARD.encode(&detached.certificate)},
-            "tlogEntries": [entry],
-        },
-        "messageSignature": {
-            "messageDigest": {"algorithm": "SHA2_256", "digest": STANDARD.encode(digest)},
-            "signature": STANDARD.encode(&detached.signature),
-        },
-    });
-    Bundle::deserialize(&bundle).map_err(|e| InputError::InvalidBundle(e.to_string()))
+    entry: TransparencyLogEntry,
+    timestamp: Option<sigstore_types::TimestampToken>,
+) -> Bundle {
+    let mut bundle = sigstore_bundle::BundleV03::with_certificate_and_signature(
+        sigstore_types::DerCertificate::from(detached.certificate.clone()),
+        sigstore_types::SignatureBytes::from(detached.signature.clone()),
+        sigstore_types::Sha256Hash::from(*digest),
+    )
+    .with_tlog_entry(entry);
+    if let Some(timestamp) = timestamp {
+        bundle = bundle.with_rfc3161_timestamp(timestamp);
+    }
+    bundle.into_bundle()
 }
 
 /// PEM as Go's `pem.EncodeToMemory` writes it (64-column lines, LF), which is

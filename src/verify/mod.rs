@@ -257,13 +257,7 @@ impl BlobVerifier {
         // cosign uses the earliest entry that verifies; so do we.
         let mut last_error = None;
         for entry in &entries {
-            let bundle = input::bundle_for_detached(detached, digest.as_bytes(), entry).map_err(
-                |source| VerifyError::Malformed {
-                    what: "Rekor entry",
-                    path: PathBuf::from(lookup.url()),
-                    source,
-                },
-            )?;
+            let bundle = input::bundle_v03(detached, digest.as_bytes(), entry.clone(), None);
             match self.verify_bundle(&bundle, EvidenceKind::DetachedWithLogEntry, digest) {
                 Ok(_) => return Ok(bundle),
                 Err(e) => last_error = Some(e),
