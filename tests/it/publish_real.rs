@@ -161,3 +161,56 @@ fn non_dists_and_unreadable_metadata_are_refused_before_any_upload() {
         .arg(&broken));
     assert_run(&result, 2, &["cannot read the metadata of"]);
 }
+
+#[test]
+fn generic_names_and_versions_are_checked_before_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pkg-1.0-py3-none-any.whl.sig");
+    std::fs::write(&file, "AAAA").unwrap();
+    // Nothing listens here: a request would fail differently.
+    let url = format!(
+        "http://127.0.0.1:{}/api/v4/projects/1/packages/generic",
+        free_port()
+    );
+    for (package, version, message) in [
+        (
+            "bad/name",
+            "1.0",
+            "package name \"bad/name\" is not allowed",
+        ),
+        ("pkg", "..1.0", "package version \"..1.0\" is not allowed"),
+    ] {
+        let result = run(gl_sign()
+            .args([
+                "publish",
+                "generic",
+                "--url",
+                &url,
+                "--package",
+                package,
+                "--package-version",
+                version,
+            ])
+            .arg(&file));
+        assert_run(
+            &result,
+            2,
+            &[message, "hint: use letters, digits and . _ - + only"],
+        );
+    }
+    let odd = dir.path().join("bad name.sig");
+    std::fs::write(&odd, "AAAA").unwrap();
+    let result = run(gl_sign()
+        .args([
+            "publish",
+            "generic",
+            "--url",
+            &url,
+            "--package",
+            "pkg",
+            "--package-version",
+            "1.0",
+        ])
+        .arg(&odd));
+    assert_run(&result, 2, &["file name \"bad name.sig\" is not allowed"]);
+}
