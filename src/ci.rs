@@ -106,8 +106,20 @@ pub struct GitLabSigner {
     pub project_path: String,
     /// Path of the CI configuration inside the project.
     pub config_path: String,
-    /// `refs/heads/NAME` or `refs/tags/NAME`; `None` accepts any branch or tag.
+    /// `refs/heads/NAME` or `refs/tags/NAME`; `None` accepts any ref in `scope`.
     pub git_ref: Option<String>,
+    /// Which refs are accepted when no `git_ref` pins one.
+    pub scope: RefScope,
+}
+
+/// Which refs' pipelines may have signed, when no single ref is pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefScope {
+    /// Any branch or tag (verify-blob's default).
+    BranchesAndTags,
+    /// Tags only: a release is a tag, and any Developer can run a branch
+    /// pipeline (consumer-verify's default).
+    TagsOnly,
 }
 
 impl GitLabSigner {
@@ -148,7 +160,12 @@ impl GitLabSigner {
         }
         let git_ref = match git_ref {
             None => None,
-            Some(r) if (r.starts_with("refs/heads/") || r.starts_with("refs/tags/")) && r.len() > 11 => {
+            Some(r)
+                if r
+                    .strip_prefix("refs/heads/")
+                    .or_else(|| r.strip_prefix("refs/tags/"))
+                    .is_some_and(|name| !name.is_empty()) =>
+            {
                 Some(r.to_string())
             }
             Some(r) => {
@@ -165,7 +182,32 @@ impl GitLabSigner {
             project_path,
             config_path,
             git_ref,
+            scope: RefScope::BranchesAndTags,
         })
+    }
+
+    /// Accept only tag pipelines when no ref is pinned.
+    pub fn tags_only(mut self) -> Self {
+        self.scope = RefScope::TagsOnly;
+        self
+    }
+
+    /// The source repository URIs (.1.12) a certificate of this project may
+    /// carry: `<instance URL>/<project>`, and `https://gitlab.com/<project>`
+    /// because public Fulcio's GitLab template hard-codes that URL for every
+    /// instance (shared/specs/cosign-and-fulcio.md). Both name this project.
+    pub fn source_repository_uris(&self) -> Vec<String> {
+        let host = self
+            .server_url
+            .split_once("://")
+            .map_or(self.server_url.as_str(), |(_, rest)| rest);
+        let mut uris = vec![
+            format!("{}/{}", self.server_url, self.project_path),
+            format!("https://{host}/{}", self.project_path),
+            format!("{DEFAULT_GITLAB_URL}/{}", self.project_path),
+        ];
+        uris.dedup();
+        uris
     }
 
     /// The issuer Fulcio records: the instance URL.
@@ -229,6 +271,20 @@ mod tests {
             "https://127.0.0.1:8080/g/p//ci/release.yml@refs/tags/v1"
         );
         assert_eq!(s.issuer(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn one_character_refs_are_refs() {
+        for r in ["refs/tags/v", "refs/heads/x"] {
+            let s =
+                GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", Some(r)).unwrap();
+            assert_eq!(s.git_ref.as_deref(), Some(r));
+        }
+        for r in ["refs/tags/", "refs/heads/"] {
+            assert!(
+                GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", Some(r)).is_err()
+            );
+        }
     }
 
     #[test]

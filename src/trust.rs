@@ -88,6 +88,9 @@ impl Hint for TrustError {
 pub struct TrustMaterial {
     pub(crate) root: TrustedRoot,
     pub source: TrustSource,
+    /// sha256 of the file, for a root read from a file: a verdict names the
+    /// exact bytes that decided it.
+    pub file_sha256: Option<String>,
 }
 
 impl TrustMaterial {
@@ -97,6 +100,10 @@ impl TrustMaterial {
             TrustSource::Staging => STAGING_TRUSTED_ROOT_JSON.to_string(),
             TrustSource::File(path) => read_file(path)?,
         };
+        let file_sha256 = matches!(source, TrustSource::File(_)).then(|| {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(json.as_bytes()))
+        });
         let root = TrustedRoot::from_json(&json).map_err(|source_err| TrustError::Parse {
             source_name: source.to_string(),
             source: source_err,
@@ -133,7 +140,21 @@ impl TrustMaterial {
         Ok(TrustMaterial {
             root,
             source: source.clone(),
+            file_sha256,
         })
+    }
+
+    /// The trust root as a verdict names it: which embedded root, or the
+    /// file and the sha256 of its bytes.
+    pub fn describe(&self) -> String {
+        match (&self.source, &self.file_sha256) {
+            (TrustSource::PublicGood, _) => "embedded public-good production root".into(),
+            (TrustSource::Staging, _) => "embedded public-good staging root".into(),
+            (TrustSource::File(path), Some(sha)) => {
+                format!("{} (sha256:{sha})", path.display())
+            }
+            (TrustSource::File(path), None) => path.display().to_string(),
+        }
     }
 
     /// The Rekor v1 log to search for detached signatures: the first log the

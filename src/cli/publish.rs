@@ -105,6 +105,10 @@ pub struct ConsumerVerifyArgs {
     /// Keep the verified files in this directory
     #[arg(long, value_name = "DIR")]
     pub dest: Option<PathBuf>,
+    /// With --gitlab-project and no --gitlab-ref, also accept signatures from
+    /// branch pipelines [default: tag pipelines only, since a release is a tag]
+    #[arg(long, conflicts_with = "gitlab_ref", help_heading = "Identity")]
+    pub allow_branch_signatures: bool,
     #[command(flatten)]
     pub identity: IdentityPolicyArgs,
     #[command(flatten)]

@@ -7,6 +7,7 @@ mod progress;
 mod publish;
 mod shared;
 mod sign_blob;
+mod verdict;
 mod verify_blob;
 
 use crate::cli::{Cli, Command};

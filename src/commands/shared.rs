@@ -1,6 +1,8 @@
 //! Settings resolution shared by several commands.
 
-use crate::ci::{CiEnvironment, GitLabSigner, DEFAULT_CI_CONFIG_PATH, DEFAULT_GITLAB_URL};
+use crate::ci::{
+    CiEnvironment, GitLabSigner, RefScope, DEFAULT_CI_CONFIG_PATH, DEFAULT_GITLAB_URL,
+};
 use crate::cli::{IdentityPolicyArgs, RegistryArgs, RekorLookupArgs, TrustArgs};
 use crate::diagnostics::{hint_of, UsageError};
 use crate::http::{self, HttpSettings};
@@ -9,6 +11,15 @@ use crate::trust::TrustSource;
 use crate::verify::{BlobVerifier, Extension, IdentityPolicy, Matcher, RekorLog};
 
 pub fn trust_source(args: &TrustArgs) -> TrustSource {
+    if let Some(path) = &args.trusted_root {
+        if trusted_root_from_env() {
+            // A root chosen by the environment is easy to miss; say which.
+            eprintln!(
+                "note: using trusted root {} from GL_SIGN_TRUSTED_ROOT",
+                path.display()
+            );
+        }
+    }
     match (&args.trusted_root, args.staging) {
         (Some(path), _) => TrustSource::File(path.clone()),
         (None, true) => TrustSource::Staging,
@@ -16,9 +27,23 @@ pub fn trust_source(args: &TrustArgs) -> TrustSource {
     }
 }
 
-pub fn identity_policy(args: &IdentityPolicyArgs) -> Result<IdentityPolicy, UsageError> {
+/// True when `--trusted-root` came from `GL_SIGN_TRUSTED_ROOT`, not the command line.
+fn trusted_root_from_env() -> bool {
+    std::env::var_os("GL_SIGN_TRUSTED_ROOT").is_some_and(|v| !v.is_empty())
+        && !std::env::args_os().any(|a| {
+            a.to_str()
+                .is_some_and(|a| a == "--trusted-root" || a.starts_with("--trusted-root="))
+        })
+}
+
+/// The identity policy; `scope` says which refs a `--gitlab-project` policy
+/// without `--gitlab-ref` accepts.
+pub fn identity_policy(
+    args: &IdentityPolicyArgs,
+    scope: RefScope,
+) -> Result<IdentityPolicy, UsageError> {
     let policy = if let Some(project) = &args.gitlab_project {
-        let signer = GitLabSigner::new(
+        let mut signer = GitLabSigner::new(
             args.gitlab_url.as_deref().unwrap_or(DEFAULT_GITLAB_URL),
             project,
             args.gitlab_config_path
@@ -26,6 +51,9 @@ pub fn identity_policy(args: &IdentityPolicyArgs) -> Result<IdentityPolicy, Usag
                 .unwrap_or(DEFAULT_CI_CONFIG_PATH),
             args.gitlab_ref.as_deref(),
         )?;
+        if scope == RefScope::TagsOnly {
+            signer = signer.tags_only();
+        }
         IdentityPolicy::for_gitlab(signer)
     } else {
         // clap's `requires` does not fire next to a conflicting group, so check here.

@@ -1,10 +1,8 @@
 //! `gl-sign verify-blob`.
 
-use std::io::Write;
-
-use serde_json::json;
-
-use super::shared::{hints, identity_policy, reason, runtime, trust_source, verifier};
+use super::shared::{identity_policy, runtime, trust_source, verifier};
+use super::verdict::VerdictPrinter;
+use crate::ci::RefScope;
 use crate::cli::{OutputFormat, VerifyBlobArgs};
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
@@ -13,7 +11,7 @@ use crate::verify::{EvidenceSource, Job, VerifyError};
 
 pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
     let jobs = jobs(&args)?;
-    let policy = identity_policy(&args.identity)?;
+    let policy = identity_policy(&args.identity, RefScope::BranchesAndTags)?;
     let trust = TrustMaterial::load(&trust_source(&args.trust))?;
     // Kept alive for the whole run: lookups block on it from worker threads.
     let runtime = runtime()?;
@@ -71,67 +69,16 @@ fn print_results(
     results: &[Result<crate::verify::Verified, VerifyError>],
     format: OutputFormat,
 ) -> anyhow::Result<ExitStatus> {
-    let mut status = ExitStatus::Success;
-    let (mut verified, mut rejected, mut errors) = (0usize, 0usize, 0usize);
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut entries = Vec::new();
+    let mut printer = VerdictPrinter::new(format);
     for (job, result) in jobs.iter().zip(results) {
         let file = job.file.display().to_string();
         match result {
-            Ok(v) => {
-                verified += 1;
-                match format {
-                    OutputFormat::Text => writeln!(out, "OK {file}")?,
-                    OutputFormat::Json => entries.push(json!({
-                        "file": file,
-                        "outcome": "verified",
-                        "sha256": v.sha256,
-                        "identity": v.identity,
-                        "issuer": v.issuer,
-                        "evidence": v.evidence.as_str(),
-                        "log_index": v.log_index,
-                        "signed_at": v.signed_at.map(|t| t.to_string()),
-                    })),
-                }
-            }
-            Err(err) => {
-                let outcome = if err.is_rejection() {
-                    rejected += 1;
-                    status = status.worst(ExitStatus::Rejected);
-                    "rejected"
-                } else {
-                    errors += 1;
-                    status = status.worst(ExitStatus::Error);
-                    "error"
-                };
-                let hints = hints(err);
-                match format {
-                    OutputFormat::Text => {
-                        writeln!(out, "FAILED {file}: {}", reason(err))?;
-                        // Keep each hint right after its verdict when both go to a terminal.
-                        out.flush()?;
-                        for hint in &hints {
-                            eprintln!("hint: {hint}");
-                        }
-                    }
-                    OutputFormat::Json => entries.push(json!({
-                        "file": file,
-                        "outcome": outcome,
-                        "reason": reason(err),
-                        "hints": hints,
-                    })),
-                }
-            }
+            Ok(v) => printer.ok(&file, v)?,
+            Err(err) => printer.failed(&file, err, err.is_rejection())?,
         }
     }
-    if format == OutputFormat::Json {
-        let doc =
-            json!({"verified": verified, "rejected": rejected, "errors": errors, "files": entries});
-        serde_json::to_writer_pretty(&mut out, &doc)?;
-        writeln!(out)?;
-    }
-    out.flush()?;
+    let (verified, rejected, errors) = (printer.verified, printer.rejected, printer.errors);
+    let status = printer.finish(serde_json::json!({}))?;
     if jobs.len() > 1 {
         eprintln!(
             "{verified} of {} files verified ({rejected} rejected, {errors} errors)",

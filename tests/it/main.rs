@@ -8,6 +8,7 @@ mod cases;
 mod cli;
 mod e2e;
 mod forms;
+mod hardening;
 mod init;
 mod pipeline;
 mod publish_real;

@@ -550,3 +550,133 @@ fn pip_downloads_what_gl_sign_published() {
         std::fs::read(&r.built.wheel).unwrap()
     );
 }
+
+impl Release {
+    fn sign_as(&self, token: &str) {
+        let result = run(gl_sign()
+            .arg("sign-blob")
+            .args(self.dists())
+            .env("SIGSTORE_ID_TOKEN", token)
+            .args([
+                "--fulcio-url",
+                self.sigstore.fulcio_url(),
+                "--rekor-url",
+                self.sigstore.rekor_url(),
+            ])
+            .arg("--trusted-root")
+            .arg(&self.trust.trusted_root));
+        assert_run(&result, 0, &[]);
+    }
+
+    /// consumer-verify `requirement` as an outside user: `--gitlab-project`
+    /// with whatever else `extra` says.
+    fn consumer_verify_release(&self, project: u64, requirement: &str, extra: &[&str]) -> Run {
+        let issuer = self.sigstore.issuer_url().to_string();
+        run(self
+            .in_job(project)
+            .args(["consumer-verify", requirement])
+            .arg("--trusted-root")
+            .arg(&self.trust.trusted_root)
+            .args(["--gitlab-url", &issuer, "--gitlab-project", "group/proj"])
+            .args(extra))
+    }
+}
+
+/// Issue 8, hole 1: a signed 1.2.3 wheel served as 2.0.0, with its genuine
+/// bundle, must not verify as 2.0.0 even when the signer's ref is pinned.
+#[test]
+fn consumer_verify_refuses_another_release_under_this_ones_name() {
+    let r = Release::new();
+    r.sign();
+    let subst = r.gitlab.add_project("group/subst");
+    let wheel = std::fs::read(&r.built.wheel).unwrap();
+    let bundle = std::fs::read(with_suffix(&r.built.wheel, ".sigstore.json")).unwrap();
+    let renamed = "gl_sign_demo-2.0.0-py3-none-any.whl";
+    r.gitlab
+        .seed_pypi_file(subst, NAME, "2.0.0", renamed, &wheel, ">=3.8", None);
+    r.gitlab.seed_generic_file(
+        subst,
+        NAME,
+        "2.0.0",
+        &format!("{renamed}.sigstore.json"),
+        &bundle,
+    );
+    let result = r.consumer_verify_release(
+        subst,
+        &format!("{NAME}==2.0.0"),
+        &["--gitlab-ref", "refs/heads/main"],
+    );
+    assert_run(
+        &result,
+        1,
+        &[
+            &format!("FAILED {renamed}"),
+            &format!("is not {NAME}==2.0.0: its own metadata (wheel METADATA) says {NAME}==1.2.3"),
+            "NOT all verified",
+        ],
+    );
+}
+
+/// Issue 8, hole 1: an index file name is never used as a path unchecked.
+#[test]
+fn consumer_verify_refuses_index_file_names_that_are_paths() {
+    let r = Release::new();
+    r.sign();
+    let wheel = std::fs::read(&r.built.wheel).unwrap();
+    let name = r
+        .built
+        .wheel
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    for (evil, why) in [
+        (format!("../{name}"), "contains a path separator"),
+        (format!(".{name}"), "starts with a dot"),
+    ] {
+        let project = r.gitlab.add_project(&format!("group/p{}", evil.len()));
+        r.gitlab
+            .seed_pypi_file(project, NAME, VERSION, &evil, &wheel, ">=3.8", None);
+        let dest = r.dir.path().join(format!("dest{}", evil.len()));
+        let result = r.consumer_verify(project, &["--dest", dest.to_str().unwrap()]);
+        assert_run(&result, 1, &["which is not a safe file name", why]);
+        assert!(!r.dir.path().join(&name).exists());
+    }
+}
+
+/// Issue 8, hole 2: without --gitlab-ref, a release verifies only when a tag
+/// pipeline signed it, and the verdict names the ref.
+#[test]
+fn consumer_verify_requires_a_tag_pipeline_by_default() {
+    let r = Release::new();
+    let project = r.gitlab.project_id();
+    r.sign(); // a branch pipeline on main
+    r.publish(project);
+    let requirement = format!("{NAME}=={VERSION}");
+    let result = r.consumer_verify_release(project, &requirement, &[]);
+    assert_run(
+        &result,
+        1,
+        &[
+            "refs/tags/* (a tag pipeline)",
+            "certificate has https://127.0.0.1",
+            "@refs/heads/main",
+            "hint: a release must be signed by a tag pipeline",
+        ],
+    );
+    let result = r.consumer_verify_release(project, &requirement, &["--allow-branch-signatures"]);
+    assert_run(&result, 0, &["(ref refs/heads/main)", "all verified"]);
+
+    let tagged = Release::new();
+    let claims = tagged.sigstore.gitlab_claims().with_tag("v1.2.3");
+    tagged.sign_as(&tagged.sigstore.token_for(&claims));
+    let project = tagged.gitlab.project_id();
+    tagged.publish(project);
+    let result = tagged.consumer_verify_release(project, &requirement, &[]);
+    assert_run(&result, 0, &["(ref refs/tags/v1.2.3)", "all verified"]);
+    // A pinned one-character tag is a valid ref (it was refused before).
+    let result =
+        tagged.consumer_verify_release(project, &requirement, &["--gitlab-ref", "refs/tags/v"]);
+    assert_run(&result, 1, &["@refs/tags/v,", "certificate has"]);
+}
