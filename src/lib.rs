@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod diagnostics;
 pub mod exit;
+pub mod files;
 pub mod http;
 pub mod pipeline;
 pub mod pyproject;

@@ -17,7 +17,6 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::str::FromStr as _;
@@ -633,29 +632,10 @@ fn place_after(table: &mut Table, key: &str, anchor: &str) {
 /// Write `text` to `path` through a temporary file in the same directory and
 /// a rename, keeping the file's permissions, so a crash never leaves half a file.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), PyprojectError> {
-    let error = |source| PyprojectError::Write {
+    crate::files::write_atomic(path, text.as_bytes()).map_err(|source| PyprojectError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    // Write through a symlink to its target rather than replace the link.
-    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = match target.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut file = tempfile::Builder::new()
-        .prefix(".pyproject.toml.")
-        .tempfile_in(&dir)
-        .map_err(error)?;
-    file.write_all(text.as_bytes()).map_err(error)?;
-    if let Ok(meta) = std::fs::metadata(&target) {
-        file.as_file()
-            .set_permissions(meta.permissions())
-            .map_err(error)?;
-    }
-    file.as_file().sync_all().map_err(error)?;
-    file.persist(&target).map_err(|e| error(e.error))?;
-    Ok(())
+    })
 }
 
 /// How to run the build.

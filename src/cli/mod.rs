@@ -43,3 +43,35 @@ pub enum Command {
     #[command(visible_alias = "verify")]
     VerifyBlob(VerifyBlobArgs),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let cli = Cli::parse_from([
+            "gl-sign",
+            "sign-blob",
+            "--identity-token",
+            "eyJSECRET-TOKEN",
+            "f.whl",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        let cli = Cli::parse_from([
+            "gl-sign",
+            "publish",
+            "pypi",
+            "--username",
+            "deployer",
+            "--password",
+            "hunter2-SECRET",
+            "f.whl",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("deployer"), "{shown}");
+    }
+}

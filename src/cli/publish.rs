@@ -5,7 +5,8 @@ use clap::{Args, Subcommand};
 use super::{IdentityPolicyArgs, OutputArgs, RekorLookupArgs, TrustArgs};
 
 /// Registry credentials. In a GitLab CI job none are needed: the job token is used.
-#[derive(Debug, Clone, Args)]
+// Debug is written by hand below: this struct holds a password and a token.
+#[derive(Clone, Args)]
 pub struct RegistryArgs {
     /// Username for HTTP Basic (with --password), e.g. a deploy token's username
     #[arg(
@@ -119,4 +120,15 @@ pub struct ConsumerVerifyArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+impl std::fmt::Debug for RegistryArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("RegistryArgs")
+            .field("username", &self.username)
+            .field("password", &redacted(&self.password))
+            .field("token", &redacted(&self.token))
+            .finish()
+    }
 }

@@ -2,7 +2,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-#[derive(Debug, Clone, Args)]
+// Debug is written by hand below: this struct holds the identity token.
+#[derive(Clone, Args)]
 #[command(
     after_help = "Writes FILE.sig (base64 DER signature), FILE.crt (PEM certificate) and FILE.sigstore.json \
 (Sigstore bundle v0.3) for each FILE. One certificate signs all files. Files whose existing bundle already verifies \
@@ -74,4 +75,16 @@ pub struct SignBlobArgs {
     /// Use the public-good staging instance and its trust root
     #[arg(long)]
     pub staging: bool,
+}
+
+impl std::fmt::Debug for SignBlobArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignBlobArgs")
+            .field("files", &self.files)
+            .field(
+                "identity_token",
+                &self.identity_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
 }

@@ -453,7 +453,9 @@ fn hash(path: &Path) -> Result<Sha256Hash, SignError> {
         path: path.to_path_buf(),
         source,
     };
-    sigstore_crypto::sha256_reader(std::fs::File::open(path).map_err(read)?).map_err(read)
+    crate::files::sha256_file(path)
+        .map(Sha256Hash::from)
+        .map_err(read)
 }
 
 fn certificate_not_after(der: &[u8]) -> Result<jiff::Timestamp, SignError> {

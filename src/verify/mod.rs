@@ -10,7 +10,6 @@ pub mod input;
 pub mod policy;
 pub mod rekor;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -476,8 +475,9 @@ fn hash_file(path: &Path) -> Result<Sha256Hash, VerifyError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(read_error)?;
-    sigstore_crypto::sha256_reader(file).map_err(read_error)
+    crate::files::sha256_file(path)
+        .map(Sha256Hash::from)
+        .map_err(read_error)
 }
 
 fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, VerifyError> {
