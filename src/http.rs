@@ -186,6 +186,8 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+crate::register_hint!(none ClientBuildError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod diagnostics;
 pub mod exit;
 pub mod files;
+pub mod hint;
 pub mod http;
 pub mod pipeline;
 pub mod pyproject;

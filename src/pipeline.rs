@@ -196,6 +196,8 @@ pub fn unified_diff(old: &str, new: &str, path: &str) -> String {
         .to_string()
 }
 
+crate::register_hint!(none PipelineError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -847,6 +847,10 @@ pub fn check_dist(dist: &Dist, name: Option<&str>, version: Option<&str>) -> Vec
     mismatches
 }
 
+crate::register_hint!(PyprojectError);
+crate::register_hint!(MetadataError);
+crate::register_hint!(BuildError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

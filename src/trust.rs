@@ -177,6 +177,8 @@ fn read_file(path: &Path) -> Result<String, TrustError> {
     })
 }
 
+crate::register_hint!(TrustError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

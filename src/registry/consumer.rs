@@ -422,3 +422,5 @@ fn check_release(
     }
     Ok(())
 }
+
+crate::register_hint!(inherent ConsumerError);

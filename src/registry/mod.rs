@@ -111,3 +111,5 @@ pub(crate) async fn file_body(
         });
     Ok((reqwest::Body::wrap_stream(stream), total))
 }
+
+crate::register_hint!(none TransferError);

@@ -323,3 +323,5 @@ fn metadata_form(dist: &Dist, sha256: &str) -> Form {
     }
     form
 }
+
+crate::register_hint!(inherent PublishError);

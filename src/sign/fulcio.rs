@@ -129,3 +129,5 @@ pub async fn request_certificate(
     }
     Ok(block.contents().to_vec())
 }
+
+crate::register_hint!(none FulcioError);

@@ -466,3 +466,5 @@ fn certificate_not_after(der: &[u8]) -> Result<jiff::Timestamp, SignError> {
         SignError::BadCertificate(crate::verify::InputError::BadCertificate(e.to_string()))
     })
 }
+
+crate::register_hint!(inherent SignError);

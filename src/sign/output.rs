@@ -65,6 +65,8 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), OutputError> {
     })
 }
 
+crate::register_hint!(none OutputError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

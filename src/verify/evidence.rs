@@ -257,3 +257,5 @@ fn describe_window(window: &TimeRange) -> String {
         None => format!("from {}", window.start),
     }
 }
+
+crate::register_hint!(none EvidenceError);

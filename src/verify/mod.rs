@@ -637,3 +637,5 @@ pub fn inspect_certificate(bytes: &[u8]) -> Result<CertificateClaims, InputError
         claims: info.ci_claims,
     })
 }
+
+crate::register_hint!(inherent VerifyError);

@@ -369,6 +369,8 @@ impl PolicyViolation {
     }
 }
 
+crate::register_hint!(inherent PolicyViolation);
+
 #[cfg(test)]
 mod tests {
     use super::*;
