@@ -96,7 +96,7 @@ pub fn hint_of(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::pyproject::MetadataError>() {
         return e.hint();
     }
-    if let Some(e) = err.downcast_ref::<crate::pyproject::BuildError>() {
+    if let Some(e) = err.downcast_ref::<crate::build::BuildError>() {
         return e.hint();
     }
     None

@@ -74,4 +74,7 @@ pub struct SignBlobArgs {
     /// Use the public-good staging instance and its trust root
     #[arg(long)]
     pub staging: bool,
+
+    #[command(flatten)]
+    pub output: super::OutputArgs,
 }
