@@ -145,11 +145,21 @@ impl Hint for BuildError {
             BuildError::Failed {
                 metadata_complaint: Some(line),
                 ..
-            } => Some(format!(
-                "the build backend refused the project's metadata ({line}); fix that value in \
-pyproject.toml, or let gl-sign build write it (--name, --version, --homepage, or the GitLab CI \
-variables)"
-            )),
+            } => {
+                let ours = ["project.name", "project.version", "project.urls"]
+                    .iter()
+                    .any(|k| line.contains(k));
+                Some(format!(
+                    "the build backend refused the project's metadata ({line}); fix that value in \
+pyproject.toml{}",
+                    if ours {
+                        ", or let gl-sign build write it (--name, --version, --homepage, or the \
+GitLab CI variables)"
+                    } else {
+                        ""
+                    }
+                ))
+            }
             BuildError::Failed {
                 no_isolation: true, ..
             } => Some(
@@ -422,4 +432,23 @@ pub fn check_dist(dist: &Dist, name: Option<&str>, version: Option<&str>) -> Vec
         }
     }
     mismatches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_complaints_are_told_from_other_failures() {
+        let setuptools =
+            "Traceback...\nValueError: invalid pyproject.toml config: `project.version`.\n\
+configuration error: `project.version` must be pep440\n";
+        assert_eq!(
+            metadata_complaint(setuptools).as_deref(),
+            Some("ValueError: invalid pyproject.toml config: `project.version`.")
+        );
+        let missing = "ERROR Missing dependencies:\n\tsetuptools>=61\n";
+        assert_eq!(metadata_complaint(missing), None);
+        assert_eq!(metadata_complaint(""), None);
+    }
 }

@@ -319,10 +319,12 @@ pub struct Current {
 }
 
 /// Read the current name, version and homepage of `text` (the content of
-/// `path`). A file without a `[project]` table has none of them; [`rewrite`]
-/// tells the user why that is a problem.
+/// `path`). A file without a `[project]` table is refused as [`rewrite`] does.
 pub fn current(path: &Path, text: &str) -> Result<Current, PyprojectError> {
     let doc = parse(path, text)?;
+    if !doc.contains_key("project") {
+        return Err(no_project_table(&doc, path));
+    }
     let project = doc.get("project").and_then(Item::as_table_like);
     let string = |item: Option<&Item>| item.and_then(Item::as_str).map(str::to_string);
     let name = string(project.and_then(|p| p.get("name")));
@@ -453,19 +455,7 @@ pub fn rewrite(
     };
 
     if !doc.contains_key("project") {
-        let poetry = doc
-            .get("tool")
-            .and_then(Item::as_table_like)
-            .is_some_and(|tool| tool.contains_key("poetry"));
-        return Err(if poetry {
-            PyprojectError::PoetryOnly {
-                path: path.to_path_buf(),
-            }
-        } else {
-            PyprojectError::NoProjectTable {
-                path: path.to_path_buf(),
-            }
-        });
+        return Err(no_project_table(&doc, path));
     }
     let project_item = &mut doc["project"];
     let project_type = type_name(project_item);
@@ -582,6 +572,23 @@ pub fn rewrite(
         name,
         version,
     })
+}
+
+/// Why a document without `[project]` cannot be released: Poetry-only or bare.
+fn no_project_table(doc: &DocumentMut, path: &Path) -> PyprojectError {
+    let poetry = doc
+        .get("tool")
+        .and_then(Item::as_table_like)
+        .is_some_and(|tool| tool.contains_key("poetry"));
+    if poetry {
+        PyprojectError::PoetryOnly {
+            path: path.to_path_buf(),
+        }
+    } else {
+        PyprojectError::NoProjectTable {
+            path: path.to_path_buf(),
+        }
+    }
 }
 
 fn url_label(key: &str) -> String {
@@ -888,6 +895,34 @@ version = "must stay"
         assert_eq!(n("My Project").unwrap(), "My_Project");
         assert_eq!(n("-x--y.z-").unwrap(), "x__y.z");
         assert!(n("¿?").is_err());
+    }
+
+    #[test]
+    fn the_tutorials_placeholders_are_recognised() {
+        for p in [
+            "<my_package>",
+            "<1.0.0>",
+            " <https://gitlab.com/my_package> ",
+        ] {
+            assert!(is_placeholder(p), "{p}");
+        }
+        for v in ["my_package", "1.0.0", "<", "<a", "a>", ""] {
+            assert!(!is_placeholder(v), "{v}");
+        }
+        let tutorial = "[project]\nname = \"<my_package>\"\nversion = \"<1.0.0>\"\n\n\
+[project.urls]\n\"Homepage\" = \"<https://gitlab.com/my_package>\"\n";
+        let c = current(Path::new("pyproject.toml"), tutorial).unwrap();
+        assert_eq!(c.name, Field::Placeholder("<my_package>".into()));
+        assert_eq!(c.version, Field::Placeholder("<1.0.0>".into()));
+        assert_eq!(c.homepage.real(), None);
+        assert!(!c.version_dynamic);
+        let c = current(
+            Path::new("p"),
+            "[project]\nname = \"x\"\ndynamic = [\"version\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.name.real(), Some("x"));
+        assert_eq!((c.version, c.version_dynamic), (Field::Missing, true));
     }
 
     #[test]
