@@ -181,13 +181,16 @@ pub struct BuiltDist {
 }
 
 /// Build the sdist and the wheel with the project's own backend:
-/// `PYTHON -m build --sdist --wheel --outdir DIR PROJECT_DIR`. The child's
-/// output goes to this process's stderr, as progress.
+/// `PYTHON -m build --sdist --wheel --outdir DIR PROJECT_DIR`. Each line the
+/// child prints goes to `on_output` (the command shows it as progress).
 ///
 /// The build writes into a fresh directory inside `outdir`, so the files it
 /// produced are known exactly even when `outdir` holds older dists; they are
 /// then moved into `outdir`, replacing files of the same name.
-pub fn build(settings: &BuildSettings) -> Result<Vec<BuiltDist>, BuildError> {
+pub fn build(
+    settings: &BuildSettings,
+    on_output: &(dyn Fn(&[u8]) + Sync),
+) -> Result<Vec<BuiltDist>, BuildError> {
     let spawn = |source| BuildError::Spawn {
         python: settings.python.clone(),
         source,
@@ -227,7 +230,7 @@ pub fn build(settings: &BuildSettings) -> Result<Vec<BuiltDist>, BuildError> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let (status, output) = run_teeing(&mut command).map_err(spawn)?;
+    let (status, output) = run_teeing(&mut command, on_output).map_err(spawn)?;
     if !status.success() {
         return Err(BuildError::Failed {
             python: settings.python.clone(),
@@ -269,46 +272,47 @@ pub fn build(settings: &BuildSettings) -> Result<Vec<BuiltDist>, BuildError> {
     Ok(built)
 }
 
-/// Run `command` (stdout and stderr piped), copying both to this process's
-/// stderr as they come, as progress; returns the status and the text seen.
-fn run_teeing(command: &mut Command) -> std::io::Result<(ExitStatus, String)> {
-    use std::io::{BufRead as _, BufReader};
-    use std::sync::{Arc, Mutex};
+/// Run `command` (stdout and stderr piped), handing each line of either to
+/// `on_output` as it comes; returns the status and the text seen.
+fn run_teeing(
+    command: &mut Command,
+    on_output: &(dyn Fn(&[u8]) + Sync),
+) -> std::io::Result<(ExitStatus, String)> {
+    use std::io::{BufRead as _, BufReader, Read};
+    use std::sync::Mutex;
     let mut child = command.spawn()?;
-    let seen = Arc::new(Mutex::new(String::new()));
-    let copy = |stream: Box<dyn std::io::Read + Send>| {
-        let seen = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stream);
-            let mut line = Vec::new();
-            while reader.read_until(b'\n', &mut line).map_or(false, |n| n > 0) {
-                let _ = std::io::stderr().write_all(&line);
-                if let Ok(mut seen) = seen.lock() {
-                    seen.push_str(&String::from_utf8_lossy(&line));
-                }
-                line.clear();
-            }
-        })
-    };
-    let threads: Vec<_> = [
+    let seen = Mutex::new(String::new());
+    let streams: Vec<Box<dyn Read + Send>> = [
         child
             .stdout
             .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
         child
             .stderr
             .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
     ]
     .into_iter()
     .flatten()
-    .map(copy)
     .collect();
+    std::thread::scope(|scope| {
+        for stream in streams {
+            let seen = &seen;
+            scope.spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut line = Vec::new();
+                while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                    on_output(&line);
+                    if let Ok(mut seen) = seen.lock() {
+                        seen.push_str(&String::from_utf8_lossy(&line));
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
     let status = child.wait()?;
-    for t in threads {
-        let _ = t.join();
-    }
-    let text = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    let text = seen.into_inner().unwrap_or_default();
     Ok((status, text))
 }
 

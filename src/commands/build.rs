@@ -66,7 +66,9 @@ pub fn run(args: BuildArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
     if !ci.in_gitlab_ci() {
         eprintln!("{header}");
     }
-    let built = build::build(&settings);
+    let built = build::build(&settings, &|line: &[u8]| {
+        let _ = std::io::stderr().write_all(line);
+    });
     drop(section);
     let built = built?;
 
