@@ -29,6 +29,7 @@ const CI_VARIABLES: &[&str] = &[
     "CI_COMMIT_REF_NAME",
     "CI_JOB_TOKEN",
     "CI_CONFIG_PATH",
+    "CI_PIPELINE_IID",
 ];
 
 impl CiEnvironment {
@@ -92,6 +93,35 @@ impl std::fmt::Debug for CiEnvironment {
             .field("vars", &shown)
             .finish()
     }
+}
+
+/// The PEP 440 development version of a pipeline that is not a tag pipeline:
+/// the next version after `base` (the last release tag, else the pyproject's own
+/// version, else `0.0.0`), `.dev<pipeline IID>`. It sorts after `base` and
+/// before the release it leads to: `1.2.3` → `1.2.4.dev57`, `1.3.0rc1` →
+/// `1.3.0rc2.dev57`. GitLab gives no "last tag" variable, so the caller finds it.
+pub fn development_version(
+    base: Option<&pep440_rs::Version>,
+    pipeline_iid: u64,
+) -> pep440_rs::Version {
+    use pep440_rs::{Prerelease, Version};
+    let base = base.cloned().unwrap_or_else(|| Version::new([0, 0, 0]));
+    let base = base.without_local();
+    let next = match base.pre() {
+        // A pre-release leads to its release: the next pre-release of it.
+        Some(pre) => Version::new(base.release().iter().copied()).with_pre(Some(Prerelease {
+            kind: pre.kind,
+            number: pre.number + 1,
+        })),
+        None => {
+            let mut release = base.release().to_vec();
+            if let Some(last) = release.last_mut() {
+                *last += 1;
+            }
+            Version::new(release)
+        }
+    };
+    next.with_epoch(base.epoch()).with_dev(Some(pipeline_iid))
 }
 
 pub const DEFAULT_GITLAB_URL: &str = "https://gitlab.com";
@@ -240,6 +270,24 @@ impl GitLabSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn development_versions_sort_between_the_base_and_its_successor() {
+        use std::str::FromStr as _;
+        let v = |s: &str| pep440_rs::Version::from_str(s).unwrap();
+        let dev =
+            |base: Option<&str>, iid| development_version(base.map(v).as_ref(), iid).to_string();
+        assert_eq!(dev(Some("1.2.3"), 57), "1.2.4.dev57");
+        assert_eq!(dev(Some("1.2"), 1), "1.3.dev1");
+        assert_eq!(dev(Some("1.3.0rc1"), 2), "1.3.0rc2.dev2");
+        assert_eq!(dev(Some("1.2.3.post4+local"), 3), "1.2.4.dev3");
+        assert_eq!(dev(Some("2!1.0"), 0), "2!1.1.dev0");
+        assert_eq!(dev(None, 9), "0.0.1.dev9");
+        for base in ["1.2.3", "1.3.0rc1", "1.2.3.post4", "0.1.dev3"] {
+            let d = development_version(Some(&v(base)), 0);
+            assert!(d > v(base), "{d} after {base}");
+        }
+    }
 
     #[test]
     fn derives_the_identity_fulcio_issues() {

@@ -7,6 +7,7 @@
 //! The sigstore-rust crates are used only behind [`trust`] and [`verify`], so the
 //! rest of the code does not follow their pre-1.0 API changes.
 
+pub mod build;
 pub mod ci;
 pub mod cli;
 pub mod commands;

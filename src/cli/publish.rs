@@ -64,6 +64,8 @@ pub struct PublishPypiArgs {
     pub skip_existing: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -83,6 +85,8 @@ pub struct PublishGenericArgs {
     pub url: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Clone, Args)]

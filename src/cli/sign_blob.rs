@@ -75,6 +75,9 @@ pub struct SignBlobArgs {
     /// Use the public-good staging instance and its trust root
     #[arg(long)]
     pub staging: bool,
+
+    #[command(flatten)]
+    pub output: super::OutputArgs,
 }
 
 impl std::fmt::Debug for SignBlobArgs {

@@ -5,6 +5,7 @@ mod consumer_verify;
 mod init;
 mod progress;
 mod publish;
+mod section;
 mod shared;
 mod sign_blob;
 mod verdict;

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use super::progress::StderrProgress;
+use super::section::Section;
 use super::shared::{credential, url_or_ci};
 use crate::ci::CiEnvironment;
-use crate::cli::{PublishArgs, PublishGenericArgs, PublishPypiArgs, PublishTarget};
+use crate::cli::{OutputFormat, PublishArgs, PublishGenericArgs, PublishPypiArgs, PublishTarget};
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
-use crate::http::{registry_client, HttpSettings};
+use crate::http::{redact_url, registry_client, HttpSettings};
 use crate::registry::dist::{name_and_version_from_filename, Dist};
 use crate::registry::generic::{GenericPublisher, GenericTarget, Stored};
 use crate::registry::pypi::{PypiPublisher, PypiTarget, Uploaded};
@@ -39,7 +40,32 @@ struct Row {
     result: String,
 }
 
-fn print_summary(rows: &[Row]) {
+/// The closing summary: a table, or one JSON document for a pipeline to keep.
+fn print_summary(rows: &[Row], format: OutputFormat, registry: &str, url: &str, ok: bool) {
+    if format == OutputFormat::Json {
+        let files: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "file": r.file,
+                    "size": r.size,
+                    "sha256": r.sha256,
+                    "result": r.result,
+                    "ok": !r.result.starts_with("FAILED"),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "registry": registry,
+            "url": redact_url(url),
+            "ok": ok,
+            "files": files,
+        });
+        if let Ok(text) = serde_json::to_string_pretty(&doc) {
+            println!("{text}");
+        }
+        return;
+    }
     let width = rows.iter().map(|r| r.file.len()).max().unwrap_or(4).max(4);
     println!("{:width$}  {:>10}  {:16}  RESULT", "FILE", "SIZE", "SHA256");
     for r in rows {
@@ -77,6 +103,7 @@ fn pypi(args: PublishPypiArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus>
         ci,
         "/packages/pypi",
     )?;
+    let shown_url = repository_url.to_string();
     let target = PypiTarget {
         repository_url,
         credential: credential(&args.registry, ci),
@@ -87,6 +114,15 @@ fn pypi(args: PublishPypiArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus>
     let runtime = runtime()?;
     let mut rows = Vec::new();
     let mut failure = None;
+    let section = Section::start(
+        ci.in_gitlab_ci(),
+        "gl_sign_upload",
+        &format!(
+            "uploading {} file(s) to {}",
+            dists.len(),
+            redact_url(&shown_url)
+        ),
+    );
     for (dist, sha256) in &dists {
         let size = std::fs::metadata(&dist.path).map(|m| m.len()).unwrap_or(0);
         let result = match runtime.block_on(publisher.publish(dist, sha256, args.skip_existing)) {
@@ -107,7 +143,14 @@ fn pypi(args: PublishPypiArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus>
             result,
         });
     }
-    print_summary(&rows);
+    drop(section);
+    print_summary(
+        &rows,
+        args.output.output,
+        "pypi",
+        &shown_url,
+        failure.is_none(),
+    );
     match failure {
         Some(e) => Err(e.into()),
         None => Ok(ExitStatus::Success),
@@ -140,6 +183,12 @@ fn generic(args: PublishGenericArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
         )?,
     };
     let base_url = url_or_ci(args.url.as_deref(), "--url", ci, "/packages/generic")?;
+    let shown_url = format!(
+        "{}/{}/{}",
+        base_url.as_str().trim_end_matches('/'),
+        package,
+        version
+    );
     let target = GenericTarget {
         base_url,
         package,
@@ -152,6 +201,15 @@ fn generic(args: PublishGenericArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
     let runtime = runtime()?;
     let mut rows = Vec::new();
     let mut failure = None;
+    let section = Section::start(
+        ci.in_gitlab_ci(),
+        "gl_sign_upload",
+        &format!(
+            "uploading {} file(s) to {}",
+            files.len(),
+            redact_url(&shown_url)
+        ),
+    );
     // Serially: GitLab races on concurrent first uploads to a new version.
     for (path, name, sha256) in &files {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -172,7 +230,14 @@ fn generic(args: PublishGenericArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
             result,
         });
     }
-    print_summary(&rows);
+    drop(section);
+    print_summary(
+        &rows,
+        args.output.output,
+        "generic",
+        &shown_url,
+        failure.is_none(),
+    );
     match failure {
         Some(e) => Err(e.into()),
         None => Ok(ExitStatus::Success),

@@ -1,10 +1,11 @@
 //! `gl-sign sign-blob`.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::cli::SignBlobArgs;
+use crate::cli::{OutputFormat, SignBlobArgs};
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
 use crate::http::{redact_url, HttpSettings};
@@ -46,10 +47,44 @@ pub fn run(args: SignBlobArgs) -> anyhow::Result<ExitStatus> {
         .build()
         .context("cannot start the async runtime")?;
     let signed = runtime.block_on(signer.sign(&token, &jobs, &StderrReporter))?;
-    for s in &signed {
-        println!("OK {} sha256:{}", s.file.display(), s.sha256);
+    match args.output.output {
+        OutputFormat::Text => {
+            for s in &signed {
+                println!("OK {} sha256:{}", s.file.display(), s.sha256);
+            }
+        }
+        OutputFormat::Json => print_json(&token, &signed)?,
     }
     Ok(ExitStatus::Success)
+}
+
+/// One JSON document on stdout: who signed, and per file its digest, outputs
+/// and log entry, for a pipeline to keep as a record.
+fn print_json(token: &IdentityToken, signed: &[crate::sign::Signed]) -> anyhow::Result<()> {
+    let files: Vec<serde_json::Value> = signed
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "file": s.file.display().to_string(),
+                "sha256": s.sha256,
+                "bundle": s.outputs.bundle.display().to_string(),
+                "signature": s.outputs.signature.display().to_string(),
+                "certificate": s.outputs.certificate.display().to_string(),
+                "log_index": s.log_index,
+                "kept_existing": s.log_index.is_none(),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "identity": token.expected_identity(),
+        "issuer": token.claims().iss,
+        "signed": signed.len(),
+        "files": files,
+    });
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &doc)?;
+    writeln!(out)?;
+    Ok(())
 }
 
 struct StderrReporter;

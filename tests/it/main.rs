@@ -7,6 +7,7 @@ mod build;
 mod cases;
 mod cli;
 mod e2e;
+mod first_run;
 mod forms;
 mod hardening;
 mod init;

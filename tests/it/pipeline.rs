@@ -680,3 +680,91 @@ fn consumer_verify_requires_a_tag_pipeline_by_default() {
         tagged.consumer_verify_release(project, &requirement, &["--gitlab-ref", "refs/tags/v"]);
     assert_run(&result, 1, &["@refs/tags/v,", "certificate has"]);
 }
+
+/// `--output json` on sign-blob and both publish targets: one document on
+/// stdout each, that a pipeline can keep as an artifact; in GitLab CI the
+/// uploads are a collapsed log section.
+#[test]
+fn signing_and_publishing_keep_json_records() {
+    let r = Release::new();
+    let signed = run(gl_sign()
+        .arg("sign-blob")
+        .args(r.dists())
+        .args(["--output", "json"])
+        .env("SIGSTORE_ID_TOKEN", r.sigstore.token())
+        .args([
+            "--fulcio-url",
+            r.sigstore.fulcio_url(),
+            "--rekor-url",
+            r.sigstore.rekor_url(),
+        ])
+        .arg("--trusted-root")
+        .arg(&r.trust.trusted_root));
+    assert_run(&signed, 0, &[]);
+    let doc: serde_json::Value = serde_json::from_str(&signed.stdout).expect("one JSON document");
+    assert_eq!(
+        doc["identity"],
+        r.sigstore
+            .identity_for(&r.sigstore.gitlab_claims())
+            .as_str()
+    );
+    assert_eq!(doc["signed"], 2);
+    for (entry, dist) in doc["files"].as_array().unwrap().iter().zip(r.dists()) {
+        assert_eq!(entry["file"], dist.display().to_string().as_str());
+        let bytes = std::fs::read(&dist).unwrap();
+        assert_eq!(
+            entry["sha256"],
+            hex::encode(crate::support::pki::sha256(&bytes)).as_str()
+        );
+        assert!(entry["log_index"].is_u64(), "{entry}");
+        assert!(Path::new(entry["bundle"].as_str().unwrap()).is_file());
+    }
+
+    let project = r.gitlab.project_id();
+    let pypi = run(r
+        .in_job(project)
+        .args(["publish", "pypi", "--output", "json"])
+        .args(r.dists()));
+    assert_run(&pypi, 0, &[]);
+    let doc: serde_json::Value = serde_json::from_str(&pypi.stdout).expect("one JSON document");
+    assert_eq!(
+        (doc["registry"].as_str(), doc["ok"].as_bool()),
+        (Some("pypi"), Some(true))
+    );
+    assert_eq!(doc["files"].as_array().unwrap().len(), 2);
+    assert!(doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["result"] == "uploaded"));
+    // The uploads were a section; it ended before the command did.
+    let start = pypi.stderr.find("section_start:").expect("section");
+    let end = pypi.stderr.find("section_end:").expect("section end");
+    assert!(start < end && pypi.stderr[start..].contains("uploading 2 file(s) to "));
+
+    let generic = run(r
+        .in_job(project)
+        .args(["publish", "generic", "--output", "json"])
+        .args(r.signatures()));
+    assert_run(&generic, 0, &[]);
+    let doc: serde_json::Value = serde_json::from_str(&generic.stdout).expect("one JSON document");
+    assert_eq!(doc["registry"], "generic");
+    assert!(doc["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/{NAME}/{VERSION}")));
+    assert_eq!(doc["files"].as_array().unwrap().len(), 6);
+    // A failed upload is in the record too, with ok false, and exits 2.
+    let bad = run(r
+        .in_job(project)
+        .args(["publish", "pypi", "--output", "json", "--repository-url"])
+        .arg(format!("{}/nope", r.gitlab.pypi_url(project)))
+        .args(r.dists()));
+    assert_eq!(bad.code, 2, "{}{}", bad.stdout, bad.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&bad.stdout).expect("one JSON document");
+    assert_eq!(doc["ok"], false);
+    assert!(doc["files"][0]["result"]
+        .as_str()
+        .unwrap()
+        .starts_with("FAILED"));
+}

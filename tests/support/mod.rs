@@ -31,6 +31,7 @@ pub fn gl_sign() -> Command {
         "CI_COMMIT_REF_NAME",
         "CI_JOB_TOKEN",
         "CI_CONFIG_PATH",
+        "CI_PIPELINE_IID",
         "GL_SIGN_TOKEN",
         "GL_SIGN_USERNAME",
         "GL_SIGN_PASSWORD",
