@@ -72,6 +72,8 @@ pub mod endpoint {
     pub const REKOR_INDEX_RETRIEVE: &str = "POST /api/v1/index/retrieve";
     pub const REKOR_LOG_INFO: &str = "GET /api/v1/log";
     pub const REKOR_PUBLIC_KEY: &str = "GET /api/v1/log/publicKey";
+    pub const REKOR_V2_CREATE: &str = "POST /api/v2/log/entries";
+    pub const TSA_TIMESTAMP: &str = "POST /api/v1/timestamp";
 }
 
 /// The three services, for [`LocalSigstore::service`].
