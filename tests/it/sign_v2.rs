@@ -404,6 +404,38 @@ fn a_redirect_to_another_port_does_not_carry_the_token() {
 }
 
 #[test]
+fn a_redirect_to_https_on_the_same_host_and_port_is_not_followed() {
+    // Same host and port, other scheme: a host-and-port check follows it
+    // (and fails in the TLS handshake); an origin check stops at the 307.
+    let s = setup(1);
+    let (listener, url) = bind_local();
+    let redirector = Redirector {
+        target: format!(
+            "{}/api/v2/signingCert",
+            url.replacen("http://", "https://", 1)
+        ),
+        seen: Arc::new(AtomicUsize::new(0)),
+        bodies: Arc::new(Mutex::new(Vec::new())),
+    };
+    let app = Router::new()
+        .route("/api/v2/signingCert", post(redirect))
+        .with_state(redirector.clone());
+    let _server = run_server("redirector", listener, app);
+    let result = run(gl_sign()
+        .arg("sign-blob")
+        .args(&s.files)
+        .env("SIGSTORE_ID_TOKEN", s.stack.token())
+        .env_remove("GL_SIGN_FULCIO_URL")
+        .env_remove("GL_SIGN_REKOR_URL")
+        .arg("--trusted-root")
+        .arg(&s.trust.trusted_root)
+        .args(["--fulcio-url", &url, "--rekor-url", s.stack.rekor_url()]));
+    assert_run(&result, 2, &["refused the request (307)"]);
+    assert_eq!(redirector.seen.load(Ordering::SeqCst), 1);
+    assert!(s.nothing_written());
+}
+
+#[test]
 fn cosign_v3_flag_spellings() {
     let s = setup(1);
     let accepted = s.sign_with_v2_config(&[
