@@ -412,6 +412,7 @@ impl BlobSigner {
                         source,
                     })?,
                 http::redact_url(&self.settings.services.rekor_url),
+                self.settings.http.clone(),
             ),
         };
         let tsa = match &self.settings.services.tsa_url {
@@ -441,6 +442,7 @@ impl BlobSigner {
             };
             let (rekor, limit, verifier, tsa) =
                 (rekor.clone(), limit.clone(), verifier.clone(), tsa.clone());
+            let http_settings = self.settings.http.clone();
             tasks.spawn(async move {
                 let _permit = limit
                     .acquire_owned()
@@ -456,13 +458,15 @@ impl BlobSigner {
                 let timestamp = match &tsa {
                     Some(tsa) => {
                         let (client, url) = tsa.as_ref();
-                        let token = client
-                            .timestamp_signature(&SignatureBytes::from(detached.signature.clone()))
-                            .await
-                            .map_err(|source| SignError::Timestamp {
-                                url: url.clone(),
-                                source,
-                            })?;
+                        let signature = SignatureBytes::from(detached.signature.clone());
+                        let token = retry_transient(&http_settings, tsa_transient, || {
+                            client.timestamp_signature(&signature)
+                        })
+                        .await
+                        .map_err(|source| SignError::Timestamp {
+                            url: url.clone(),
+                            source,
+                        })?;
                         Some(token)
                     }
                     None => None,
@@ -622,8 +626,8 @@ impl BlobSigner {
 #[derive(Clone)]
 enum Log {
     V1(RekorLog),
-    /// Client and redacted URL.
-    V2(sigstore_rekor::RekorV2Client, String),
+    /// Client, redacted URL, and the retry settings.
+    V2(sigstore_rekor::RekorV2Client, String, HttpSettings),
 }
 
 impl Log {
@@ -642,7 +646,7 @@ impl Log {
                     file: file.to_path_buf(),
                     source,
                 }),
-            Log::V2(client, url) => {
+            Log::V2(client, url, settings) => {
                 // The response is checked against this request by the client,
                 // then verified in full (checkpoint, proof, timestamp) by the caller.
                 let request = sigstore_rekor::HashedRekordV2::new_with_certificate(
@@ -651,18 +655,61 @@ impl Log {
                     &sigstore_types::DerCertificate::from(detached.certificate.clone()),
                     sigstore_rekor::RekorV2KeyDetails::PkixEcdsaP256Sha256,
                 );
-                let entry =
-                    client
-                        .create_entry(request)
-                        .await
-                        .map_err(|source| SignError::RekorV2 {
-                            file: file.to_path_buf(),
-                            url: url.clone(),
-                            source,
-                        })?;
+                // A retried append at worst logs the same entry twice; both verify.
+                let entry = retry_transient(settings, rekor_v2_transient, || {
+                    client.create_entry(request.clone())
+                })
+                .await
+                .map_err(|source| SignError::RekorV2 {
+                    file: file.to_path_buf(),
+                    url: url.clone(),
+                    source,
+                })?;
                 Ok((entry, false))
             }
         }
+    }
+}
+
+/// Run `attempt` again after transient failures, with doubling delays.
+async fn retry_transient<T, E, F, Fut>(
+    settings: &HttpSettings,
+    transient: fn(&E) -> bool,
+    mut attempt: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut delay = settings.min_backoff;
+    for _ in 0..settings.retries {
+        match attempt().await {
+            Err(e) if transient(&e) => {
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2);
+            }
+            done => return done,
+        }
+    }
+    attempt().await
+}
+
+/// 5xx, 429 and transport failures; not refusals or bad answers.
+fn rekor_v2_transient(e: &sigstore_rekor::Error) -> bool {
+    match e {
+        sigstore_rekor::Error::Status { status, .. } => *status >= 500 || *status == 429,
+        sigstore_rekor::Error::Http(_) => true,
+        _ => false,
+    }
+}
+
+/// sigstore-tsa reports statuses as text ("TSA returned status 503 ...").
+fn tsa_transient(e: &sigstore_tsa::Error) -> bool {
+    match e {
+        sigstore_tsa::Error::Http(message) => {
+            !message.contains("status 4") || message.contains("status 429")
+        }
+        _ => false,
     }
 }
 

@@ -269,6 +269,29 @@ fn rekor_v2_from_url_flags_and_the_version_choice() {
 }
 
 #[test]
+fn transient_rekor_v2_and_tsa_faults_are_retried_refusals_are_not() {
+    let s = setup(1);
+    s.stack.rekor_v2().fail_next(2, 503);
+    s.stack.tsa().fail_next(1, 502);
+    assert_run(&s.sign_with_v2_config(&[]), 0, &["Rekor v2"]);
+    assert_eq!(s.stack.rekor_v2().requests(endpoint::REKOR_V2_CREATE), 3);
+    assert_eq!(s.stack.tsa().requests(endpoint::TSA_TIMESTAMP), 2);
+    assert_eq!(s.stack.with_rekor_v2(|log| log.tree_size()), 1);
+    assert_run(&s.verify(), 0, &["OK "]);
+
+    let s = setup(1);
+    s.stack.rekor_v2().fail_next(100, 400);
+    let refused = s.sign_with_v2_config(&[]);
+    assert_run(
+        &refused,
+        2,
+        &["cannot log the signature", "in the Rekor v2 log", "400"],
+    );
+    assert_eq!(s.stack.rekor_v2().requests(endpoint::REKOR_V2_CREATE), 1);
+    assert!(s.nothing_written());
+}
+
+#[test]
 fn rekor_v2_without_a_timestamp_authority_is_refused() {
     let s = setup(1);
     let refused = s.sign(&[
