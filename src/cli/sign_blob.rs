@@ -6,7 +6,8 @@ use clap::Args;
 #[command(
     after_help = "Writes FILE.sig (base64 DER signature), FILE.crt (PEM certificate) and FILE.sigstore.json \
 (Sigstore bundle v0.3) for each FILE. One certificate signs all files. Files whose existing bundle already verifies \
-for the token's identity are kept, so a failed run can simply be re-run.\n\nExit status: 0 all signed, 2 any failure."
+for the token's identity are kept, so a failed run can simply be re-run. Rekor v2 entries need an RFC 3161 \
+timestamp authority (--timestamp-server-url or the signing config's tsaUrls).\n\nExit status: 0 all signed, 2 any failure."
 )]
 pub struct SignBlobArgs {
     /// Files to sign

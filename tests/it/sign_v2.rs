@@ -264,6 +264,17 @@ fn rekor_v2_from_url_flags_and_the_version_choice() {
         &["--rekor-version 2", "names no current Rekor v2 log"],
     );
     assert_eq!(s.stack.fulcio().total_requests(), 0);
+    // No v2 URL and no config: public-good lists no Rekor v2 log (yet).
+    let unknown = s.sign(&["--fulcio-url", s.stack.fulcio_url(), "--rekor-version", "2"]);
+    assert_run(
+        &unknown,
+        2,
+        &[
+            "the embedded public-good signing config names no current Rekor v2 log",
+            "pass --rekor-url",
+        ],
+    );
+    assert_eq!(s.stack.fulcio().total_requests(), 0);
     let bad = s.sign(&["--rekor-version", "3"]);
     assert_run(&bad, 2, &["--rekor-version"]);
 }

@@ -89,8 +89,11 @@ fn small_int(v: u8) -> Vec<u8> {
     }
 }
 
-/// One TLV from the front of `input`: (tag, whole encoding, content, rest).
-fn read_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+/// (tag, whole encoding, content, rest).
+type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+/// One TLV from the front of `input`.
+fn read_tlv(input: &[u8]) -> Option<Tlv<'_>> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {
