@@ -303,6 +303,37 @@ fn transient_rekor_v2_and_tsa_faults_are_retried_refusals_are_not() {
 }
 
 #[test]
+fn unverifiable_rekor_v2_or_tsa_answers_are_not_written() {
+    // A checkpoint whose signature does not verify with the log's key.
+    let s = setup(1);
+    s.stack.with_rekor_v2(|log| log.corrupt_next_checkpoints(1));
+    let refused = s.sign_with_v2_config(&[]);
+    assert_run(
+        &refused,
+        2,
+        &["does not verify; nothing was written", "checkpoint"],
+    );
+    assert_eq!(
+        s.stack.with_rekor_v2(|log| log.tree_size()),
+        1,
+        "it was logged"
+    );
+    assert!(s.nothing_written());
+
+    // A timestamp from before the certificate existed: the certificate is
+    // not valid at the only trusted signing time.
+    let s = setup(1);
+    s.stack.local_tsa().set_skew(-3600);
+    let refused = s.sign_with_v2_config(&[]);
+    assert_run(
+        &refused,
+        2,
+        &["does not verify; nothing was written", "CertNotValidYet"],
+    );
+    assert!(s.nothing_written());
+}
+
+#[test]
 fn rekor_v2_without_a_timestamp_authority_is_refused() {
     let s = setup(1);
     let refused = s.sign(&[

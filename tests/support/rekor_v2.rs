@@ -41,6 +41,8 @@ pub struct RekorV2Log {
     log_id: [u8; 32],
     leaves: Vec<Sha256Hash>,
     bodies: Vec<Vec<u8>>,
+    /// Answer this many creates with a checkpoint whose signature has one flipped byte.
+    corrupt_checkpoints: usize,
 }
 
 impl RekorV2Log {
@@ -63,6 +65,7 @@ impl RekorV2Log {
             log_id,
             leaves: Vec::new(),
             bodies: Vec::new(),
+            corrupt_checkpoints: 0,
         }
     }
 
@@ -77,6 +80,10 @@ impl RekorV2Log {
     }
     pub fn tree_size(&self) -> u64 {
         self.leaves.len() as u64
+    }
+    /// The next `n` created entries carry a checkpoint with a bad signature.
+    pub fn corrupt_next_checkpoints(&mut self, n: usize) {
+        self.corrupt_checkpoints = n;
     }
     pub fn body(&self, index: u64) -> Option<&[u8]> {
         self.bodies.get(index as usize).map(Vec::as_slice)
@@ -123,7 +130,22 @@ impl RekorV2Log {
         let index = self.leaves.len();
         self.leaves.push(hash_leaf(&body));
         self.bodies.push(body);
-        self.entry(index as u64)
+        let mut entry = self.entry(index as u64);
+        if self.corrupt_checkpoints > 0 {
+            self.corrupt_checkpoints -= 1;
+            let envelope = entry["inclusionProof"]["checkpoint"]["envelope"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let (note, signature_line) = envelope.split_once("\n\n").unwrap();
+            let (prefix, b64) = signature_line.trim_end().rsplit_once(' ').unwrap();
+            let mut raw = B64.decode(b64).unwrap();
+            let last = raw.len() - 1;
+            raw[last] ^= 1;
+            entry["inclusionProof"]["checkpoint"]["envelope"] =
+                json!(format!("{note}\n\n{prefix} {}\n", B64.encode(raw)));
+        }
+        entry
     }
 
     /// Entry `index` with a proof against the current tree.
