@@ -16,7 +16,7 @@ pub use publish::{
     RegistryArgs,
 };
 pub use shared::{IdentityPolicyArgs, OutputArgs, OutputFormat, RekorLookupArgs, TrustArgs};
-pub use sign_blob::SignBlobArgs;
+pub use sign_blob::{CosignSignBlobFlags, SignBlobArgs};
 pub use verify_blob::VerifyBlobArgs;
 
 /// Sign, verify and publish Python packages from GitLab CI with Sigstore.

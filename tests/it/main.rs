@@ -16,5 +16,6 @@ mod publish_real;
 mod registry_selftest;
 mod sign;
 mod sign_stack;
+mod sign_v2;
 mod stack_selftest;
 mod tamper;

@@ -7,8 +7,10 @@ pub mod dists;
 pub mod gitlab_registry;
 pub mod pki;
 pub mod rekor;
+pub mod rekor_v2;
 pub mod server;
 pub mod sigstore_stack;
+pub mod tsa;
 pub mod vectors;
 
 use std::path::{Path, PathBuf};
