@@ -18,4 +18,5 @@ pub mod pyproject;
 pub mod registry;
 pub mod sign;
 pub mod trust;
+pub mod tuf;
 pub mod verify;

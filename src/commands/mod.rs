@@ -7,6 +7,7 @@ mod progress;
 mod publish;
 mod shared;
 mod sign_blob;
+mod trust;
 mod verify_blob;
 
 use crate::cli::{Cli, Command};
@@ -22,5 +23,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             consumer_verify::run(args, &crate::ci::CiEnvironment::from_env())
         }
         Command::VerifyBlob(args) => verify_blob::run(args),
+        Command::Trust(args) => trust::run(args),
     }
 }
