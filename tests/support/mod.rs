@@ -9,6 +9,7 @@ pub mod pki;
 pub mod rekor;
 pub mod server;
 pub mod sigstore_stack;
+pub mod tuf_repo;
 pub mod vectors;
 
 use std::path::{Path, PathBuf};
