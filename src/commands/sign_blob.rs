@@ -12,18 +12,17 @@ use crate::sign::{
     BlobSigner, IdentityToken, Outputs, Reporter, Services, SignJob, SignSettings,
     PUBLIC_GOOD_FULCIO, PUBLIC_GOOD_REKOR, STAGING_FULCIO, STAGING_REKOR,
 };
-use crate::trust::{TrustMaterial, TrustSource};
 
 pub fn run(args: SignBlobArgs) -> anyhow::Result<ExitStatus> {
     let jobs = jobs(&args)?;
     let token = identity_token(args.identity_token.as_deref())?;
     let services = services(&args)?;
-    let trust_source = match (&args.trusted_root, args.staging) {
-        (Some(path), _) => TrustSource::File(path.clone()),
-        (None, true) => TrustSource::Staging,
-        (None, false) => TrustSource::PublicGood,
-    };
-    let trust = TrustMaterial::load(&trust_source)?;
+    // Issue 11: --trusted-root, else a verified TUF cache, else embedded.
+    let trust = super::shared::resolve_trust(&crate::cli::TrustArgs {
+        trusted_root: args.trusted_root.clone(),
+        staging: args.staging,
+    })?
+    .material;
     eprintln!(
         "Signing {} file{} as {} (issuer {}) with Fulcio {} and Rekor {}",
         jobs.len(),
@@ -154,24 +153,26 @@ fn services(args: &SignBlobArgs) -> anyhow::Result<Services> {
         let config = sigstore_trust_root::SigningConfig::from_file(path).with_context(|| {
             format!("{} is not a valid Sigstore signing config", path.display())
         })?;
-        let fulcio = config.fulcio_url().ok_or_else(|| {
-            UsageError::new(format!(
-                "{} names no current Fulcio (caUrls)",
-                path.display()
-            ))
-        })?;
-        // gl-sign writes Rekor v1 entries; a config that lists only v2 logs is refused.
-        let rekor = config.rekor_url(Some(1)).ok_or_else(|| {
-            UsageError::new(format!(
-                "{} names no current Rekor v1 log; gl-sign cannot write to Rekor v2 yet",
-                path.display()
-            ))
-        })?;
-        return Ok(Services {
-            fulcio_url: fulcio.url.clone(),
-            rekor_url: rekor.url.clone(),
-            tsa_url: config.tsa_url().map(|t| t.url.clone()),
-        });
+        return services_from_config(&config, &path.display().to_string());
+    }
+    // Issue 11: with no service flags, the public-good services come from the
+    // TUF signing config when a verified one is cached, so a new log or TSA
+    // is followed; else from the embedded defaults below.
+    if args.fulcio_url.is_none() && args.rekor_url.is_none() && args.timestamp_server_url.is_none()
+    {
+        if let Some(cache) = super::shared::tuf_cache(None) {
+            let now = jiff::Timestamp::now();
+            if let Some((config, status)) =
+                crate::trust::tuf_signing_config(&cache, args.staging, now)
+            {
+                let name = format!(
+                    "the signing config of TUF repository {}",
+                    redact_url(&status.mirror)
+                );
+                eprintln!("Using {name}");
+                return services_from_config(&config, &name);
+            }
+        }
     }
     let (fulcio, rekor) = if args.staging {
         (STAGING_FULCIO, STAGING_REKOR)
@@ -185,5 +186,25 @@ fn services(args: &SignBlobArgs) -> anyhow::Result<Services> {
             .unwrap_or_else(|| fulcio.to_string()),
         rekor_url: args.rekor_url.clone().unwrap_or_else(|| rekor.to_string()),
         tsa_url: args.timestamp_server_url.clone(),
+    })
+}
+
+fn services_from_config(
+    config: &sigstore_trust_root::SigningConfig,
+    name: &str,
+) -> anyhow::Result<Services> {
+    let fulcio = config
+        .fulcio_url()
+        .ok_or_else(|| UsageError::new(format!("{name} names no current Fulcio (caUrls)")))?;
+    // gl-sign writes Rekor v1 entries; a config that lists only v2 logs is refused.
+    let rekor = config.rekor_url(Some(1)).ok_or_else(|| {
+        UsageError::new(format!(
+            "{name} names no current Rekor v1 log; gl-sign cannot write to Rekor v2 yet"
+        ))
+    })?;
+    Ok(Services {
+        fulcio_url: fulcio.url.clone(),
+        rekor_url: rekor.url.clone(),
+        tsa_url: config.tsa_url().map(|t| t.url.clone()),
     })
 }

@@ -423,3 +423,30 @@ fn mirror_flags_are_checked_before_any_request() {
     assert!(env.repo.requests().is_empty());
     assert!(!env.cache.join("selected.json").exists());
 }
+
+#[test]
+fn sign_blob_takes_its_services_and_trust_root_from_the_tuf_cache() {
+    let env = env();
+    assert_run(&env.init(), 0, &["updated"]);
+    let file = env.dir.path().join("pkg-2.0.tar.gz");
+    std::fs::write(&file, "sdist").unwrap();
+    // No --fulcio-url, --rekor-url, --signing-config or --trusted-root.
+    let signed = run(env
+        .gl()
+        .arg("sign-blob")
+        .arg(&file)
+        .env("SIGSTORE_ID_TOKEN", env.stack.token())
+        .env_remove("GL_SIGN_FULCIO_URL")
+        .env_remove("GL_SIGN_REKOR_URL"));
+    assert_run(
+        &signed,
+        0,
+        &[
+            "OK",
+            &format!("the signing config of TUF repository {}", env.repo.url()),
+            &format!("with Fulcio {}", env.stack.fulcio_url()),
+        ],
+    );
+    assert_eq!(env.stack.rekor_tree_size(), 1);
+    assert_run(&env.verify(&env.stack, &file, &["--offline"]), 0, &["OK"]);
+}
