@@ -27,9 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use sigstore_trust_root::SigstoreInstance;
 use sigstore_tuf::transport::FetchFuture;
-use sigstore_tuf::{
-    FileStore, HttpRepository, MetadataStore, Repository, StoreRepository, Updater,
-};
+use sigstore_tuf::{FileStore, MetadataStore, Repository, StoreRepository, Updater};
 
 use crate::diagnostics::Hint;
 
@@ -406,12 +404,10 @@ impl TufCache {
             .expect("a JSON object serialises");
         write_atomic(&staging.path().join(MIRROR_FILE), &record)?;
 
-        let http = HttpRepository::new(&mirror.url)
-            .map_err(|source| TufError::Client {
-                mirror: mirror.url.clone(),
-                source,
-            })?
-            .with_http_client(client);
+        let http = HttpMirror::new(&mirror.url, client).map_err(|source| TufError::Client {
+            mirror: mirror.url.clone(),
+            source,
+        })?;
         let tracked = Tracked::new(http);
         let log = tracked.log.clone();
         let refresh_error = |source: sigstore_tuf::Error| {
@@ -704,6 +700,95 @@ impl<R: Repository> Repository for Tracked<R> {
     fn fetch_target<'a>(&'a self, path: &'a str, max_length: u64) -> FetchFuture<'a> {
         self.note(format!("target:{path}"));
         self.inner.fetch_target(path, max_length)
+    }
+}
+
+/// The mirror over gl-sign's own HTTP client (timeouts, user agent, same-host
+/// redirects). sigstore-tuf's `HttpRepository` would build and discard a
+/// client of its own on every update, which costs more than the update.
+/// Metadata is under the base URL, targets under `targets/`, as Sigstore's
+/// repositories lay them out; every response is bounded by `max_length`
+/// while it is read (the endless-data attack).
+struct HttpMirror {
+    metadata: reqwest::Url,
+    targets: reqwest::Url,
+    client: reqwest::Client,
+}
+
+impl HttpMirror {
+    fn new(base: &str, client: reqwest::Client) -> sigstore_tuf::Result<Self> {
+        let invalid = |e| {
+            sigstore_tuf::Error::transport_with_source(
+                format!("invalid TUF repository URL {base:?}"),
+                e,
+            )
+        };
+        let metadata =
+            reqwest::Url::parse(&format!("{}/", base.trim_end_matches('/'))).map_err(invalid)?;
+        let targets = metadata.join("targets/").map_err(invalid)?;
+        Ok(HttpMirror {
+            metadata,
+            targets,
+            client,
+        })
+    }
+
+    async fn get(
+        &self,
+        base: &reqwest::Url,
+        name: &str,
+        max_length: u64,
+    ) -> sigstore_tuf::Result<Option<Vec<u8>>> {
+        use sigstore_tuf::Error as E;
+        let url = base
+            .join(name)
+            .map_err(|e| E::transport_with_source(format!("invalid file name {name:?}"), e))?;
+        let shown = crate::http::redact_url(url.as_str());
+        let mut response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| E::transport_with_source(format!("GET {shown} failed"), e))?;
+        // Object stores answer 403 for a missing object; both end the root chain.
+        if matches!(response.status().as_u16(), 403 | 404) {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(E::transport(format!(
+                "GET {shown} returned status {}",
+                response.status()
+            )));
+        }
+        if let Some(length) = response.content_length().filter(|&l| l > max_length) {
+            return Err(E::transport(format!(
+                "{shown}: content-length {length} exceeds max length {max_length}"
+            )));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| E::transport_with_source(format!("reading {shown} failed"), e))?
+        {
+            if body.len() as u64 + chunk.len() as u64 > max_length {
+                return Err(E::transport(format!(
+                    "{shown}: response exceeds max length {max_length}"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Some(body))
+    }
+}
+
+impl Repository for HttpMirror {
+    fn fetch_metadata<'a>(&'a self, name: &'a str, max_length: u64) -> FetchFuture<'a> {
+        Box::pin(self.get(&self.metadata, name, max_length))
+    }
+
+    fn fetch_target<'a>(&'a self, path: &'a str, max_length: u64) -> FetchFuture<'a> {
+        Box::pin(self.get(&self.targets, path, max_length))
     }
 }
 
