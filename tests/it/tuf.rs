@@ -450,3 +450,93 @@ fn sign_blob_takes_its_services_and_trust_root_from_the_tuf_cache() {
     assert_eq!(env.stack.rekor_tree_size(), 1);
     assert_run(&env.verify(&env.stack, &file, &["--offline"]), 0, &["OK"]);
 }
+
+#[test]
+fn consumer_verify_refreshes_once_for_a_log_only_a_newer_root_lists() {
+    use crate::support::dists;
+    use crate::support::gitlab_registry::LocalGitLab;
+    const NAME: &str = "tuf-demo";
+    const VERSION: &str = "0.4.0";
+
+    let env = env();
+    assert_run(&env.init(), 0, &["updated"]);
+    let newer = LocalSigstore::start();
+    let gitlab = LocalGitLab::start();
+    let dist_dir = env.dir.path().join("dist");
+    std::fs::create_dir(&dist_dir).unwrap();
+    let built = dists::build(&dist_dir, NAME, VERSION, "VALUE = 1\n");
+    let newer_trust = newer.write_trust_files(&env.dir.path().join("newer"));
+    assert_run(
+        &run(gl_sign()
+            .arg("sign-blob")
+            .args([&built.wheel, &built.sdist])
+            .env("SIGSTORE_ID_TOKEN", newer.token())
+            .args([
+                "--fulcio-url",
+                newer.fulcio_url(),
+                "--rekor-url",
+                newer.rekor_url(),
+            ])
+            .arg("--trusted-root")
+            .arg(&newer_trust.trusted_root)),
+        0,
+        &[],
+    );
+    let in_job = || {
+        let mut cmd = env.gl();
+        cmd.env("GITLAB_CI", "true")
+            .env("CI_API_V4_URL", gitlab.api_url())
+            .env("CI_PROJECT_ID", gitlab.project_id().to_string())
+            .env("CI_PROJECT_NAME", NAME)
+            .env("CI_JOB_TOKEN", gitlab.job_token());
+        cmd
+    };
+    assert_run(
+        &run(in_job()
+            .args(["publish", "pypi"])
+            .args([&built.wheel, &built.sdist])),
+        0,
+        &["uploaded"],
+    );
+    let bundles: Vec<PathBuf> = [&built.wheel, &built.sdist]
+        .iter()
+        .map(|d| {
+            let mut s = d.as_os_str().to_os_string();
+            s.push(".sigstore.json");
+            PathBuf::from(s)
+        })
+        .collect();
+    assert_run(
+        &run(in_job().args(["publish", "generic"]).args(&bundles)),
+        0,
+        &["uploaded"],
+    );
+    env.repo.publish_targets(
+        &merge_trusted_roots(&env.stack.trusted_root_json(), &newer.trusted_root_json()),
+        &env.stack.signing_config_json(),
+    );
+    let issuer = newer.issuer_url().to_string();
+    let verify = |extra: &[&str]| {
+        run(in_job()
+            .args(["consumer-verify", &format!("{NAME}=={VERSION}")])
+            .args(["--gitlab-url", &issuer, "--gitlab-project", "group/proj"])
+            .args(extra))
+    };
+    let offline = verify(&["--offline"]);
+    assert_run(&offline, 1, &["FAILED", "would be needed"]);
+    let refreshed = verify(&[]);
+    assert_run(
+        &refreshed,
+        0,
+        &["all verified", "refreshing it through TUF"],
+    );
+    assert_eq!(
+        refreshed
+            .stderr
+            .matches("refreshing it through TUF")
+            .count(),
+        1,
+        "one refresh for the whole release:\n{}",
+        refreshed.stderr
+    );
+}
