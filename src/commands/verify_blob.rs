@@ -10,7 +10,6 @@ use super::shared::{
 use crate::cli::{OutputFormat, VerifyBlobArgs};
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
-use crate::trust::TrustMaterial;
 use crate::verify::{EvidenceSource, Job, VerifyError};
 
 pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
@@ -35,7 +34,7 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
         .collect();
     if !unknown.is_empty() {
         if let Some(newer) = refreshed_trust(&resolved, &args.trust, args.rekor.offline, &runtime) {
-            let retry = verifier_for(newer, policy, &args, &runtime)?;
+            let retry = super::shared::verifier(newer, policy, &args.rekor, &runtime)?;
             let again: Vec<Job> = unknown.iter().map(|&i| jobs[i].clone()).collect();
             for (i, result) in unknown.into_iter().zip(retry.verify_all(&again, threads)) {
                 results[i] = result;
@@ -43,15 +42,6 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     print_results(&jobs, &results, args.output.output)
-}
-
-fn verifier_for(
-    trust: TrustMaterial,
-    policy: crate::verify::IdentityPolicy,
-    args: &VerifyBlobArgs,
-    runtime: &tokio::runtime::Runtime,
-) -> anyhow::Result<crate::verify::BlobVerifier> {
-    verifier(trust, policy, &args.rekor, runtime)
 }
 
 fn jobs(args: &VerifyBlobArgs) -> Result<Vec<Job>, UsageError> {

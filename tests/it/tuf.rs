@@ -359,7 +359,7 @@ fn a_log_only_a_newer_root_lists_verifies_after_one_refresh_and_not_offline() {
 }
 
 #[test]
-fn a_tampered_or_expired_cache_is_never_used() {
+fn a_tampered_cache_is_never_used() {
     let env = env();
     let file = env.signed_file(&env.stack, "pkg.whl");
     assert_run(&env.init(), 0, &["updated"]);
@@ -401,6 +401,31 @@ fn a_tampered_or_expired_cache_is_never_used() {
     std::fs::write(&timestamp, text.replace("\"version\": 1", "\"version\": 7")).unwrap();
     let forged = env.verify(&env.stack, &file, &["--offline"]);
     assert_run(&forged, 1, &["not using the TUF cache", "timestamp"]);
+}
+
+#[test]
+fn an_expired_cache_is_not_used_until_it_is_refreshed() {
+    let env = env();
+    let file = env.signed_file(&env.stack, "pkg.whl");
+    assert_run(&env.init(), 0, &["updated"]);
+    env.repo.publish_timestamp_expiring_in(3);
+    assert_run(&env.update(), 0, &["timestamp v2"]);
+    assert_run(&env.verify(&env.stack, &file, &["--offline"]), 0, &["OK"]);
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let expired = env.verify(&env.stack, &file, &["--offline"]);
+    assert_run(
+        &expired,
+        1,
+        &[
+            "not using the TUF cache",
+            "timestamp failed the expiry check",
+            "embedded public-good trusted root",
+        ],
+    );
+    // The repository has moved on; one update makes the cache usable again.
+    env.repo.publish_timestamp();
+    assert_run(&env.update(), 0, &["timestamp v3"]);
+    assert_run(&env.verify(&env.stack, &file, &["--offline"]), 0, &["OK"]);
 }
 
 #[test]

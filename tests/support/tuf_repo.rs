@@ -334,6 +334,17 @@ impl TufRepo {
         st.write_timestamp(snapshot, &expires, None);
     }
 
+    /// A new timestamp that expires `seconds` from now (a freeze in waiting).
+    pub fn publish_timestamp_expiring_in(&self, seconds: i64) {
+        let mut st = lock(&self.state);
+        st.timestamp_version += 1;
+        let expires = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(seconds))
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let snapshot = st.snapshot_version;
+        st.write_timestamp(snapshot, &expires, None);
+    }
+
     /// Root version +1 with new keys for every role, signed by the old and the
     /// new root key; all other metadata re-signed with the new keys.
     pub fn rotate_root(&self) {
