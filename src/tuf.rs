@@ -329,7 +329,7 @@ impl TufCache {
         client: reqwest::Client,
         now: jiff::Timestamp,
     ) -> Result<UpdateReport, TufError> {
-        let mut mirror = Mirror::at(url);
+        let mirror = Mirror::at(url);
         let root = match root_file {
             Some(path) => Some(std::fs::read(path).map_err(|source| TufError::ReadRoot {
                 path: path.to_path_buf(),
@@ -344,8 +344,18 @@ impl TufCache {
                     source,
                 }
             })?;
-            // A root given explicitly is what the user trusts, even for a public URL.
-            mirror.bootstrap = Bootstrap::Initialised;
+            // The public-good roots are embedded; a cache cannot replace them.
+            if let Bootstrap::Embedded(_) = mirror.bootstrap {
+                return Err(TufError::BadBootstrap {
+                    what: format!(
+                        "{} (the root of {url} is embedded)",
+                        root_file.unwrap_or(Path::new("")).display()
+                    ),
+                    source: sigstore_tuf::Error::Malformed(
+                        "a public-good repository takes no --root".into(),
+                    ),
+                });
+            }
         }
         let report = self
             .run_update(&mirror, root.as_deref(), client, now)

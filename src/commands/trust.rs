@@ -40,6 +40,12 @@ fn update(args: TrustUpdateArgs) -> anyhow::Result<ExitStatus> {
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(UsageError::new("--mirror must be an http(s) URL").into());
             }
+            if args.root.is_some() && crate::tuf::public_instance(url).is_some() {
+                return Err(UsageError::new(format!(
+                    "--root is not taken for {url}: gl-sign embeds its root and follows its rotations"
+                ))
+                .into());
+            }
             if args.root.is_none() && crate::tuf::public_instance(url).is_none() {
                 let known = cache.has_cache(&Mirror::at(url));
                 if !known {

@@ -445,6 +445,17 @@ fn mirror_flags_are_checked_before_any_request() {
         .args(["trust", "update", "--mirror", env.repo.url(), "--root"])
         .arg(&env.trust.trusted_root));
     assert_run(&bad_root, 2, &["is not a valid, self-signed TUF root"]);
+    let public_root = run(env
+        .gl()
+        .args([
+            "trust",
+            "update",
+            "--mirror",
+            "https://tuf-repo-cdn.sigstore.dev",
+            "--root",
+        ])
+        .arg(&env.root));
+    assert_run(&public_root, 2, &["--root is not taken", "embeds its root"]);
     assert!(env.repo.requests().is_empty());
     assert!(!env.cache.join("selected.json").exists());
 }
