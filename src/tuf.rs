@@ -235,9 +235,14 @@ impl TufError {
 impl Hint for TufError {
     fn hint(&self) -> Option<String> {
         match self {
+            TufError::Refresh { check, .. } if *check == "download" => Some(
+                "the repository could not be reached; the previous TUF cache, if any, was kept \
+                 unchanged and is still used"
+                    .into(),
+            ),
             TufError::Refresh { .. } => Some(
-                "the previous TUF cache was kept unchanged and is still used; \
-                 if the repository is genuine, retry later or report it to its operators"
+                "the previous TUF cache was kept unchanged and is still used; a repository that \
+                 fails a TUF check may be under attack: retry later or report it to its operators"
                     .into(),
             ),
             TufError::NotInitialised { .. } => {
