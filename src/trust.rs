@@ -120,7 +120,7 @@ impl TrustMaterial {
     /// Parse and check a `trusted_root.json` that came from `source`.
     pub fn from_json(json: &str, source: TrustSource) -> Result<Self, TrustError> {
         let source = &source;
-        let root = TrustedRoot::from_json(&json).map_err(|source_err| TrustError::Parse {
+        let root = TrustedRoot::from_json(json).map_err(|source_err| TrustError::Parse {
             source_name: source.to_string(),
             source: source_err,
         })?;
