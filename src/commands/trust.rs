@@ -105,6 +105,24 @@ fn show(args: TrustShowArgs) -> anyhow::Result<ExitStatus> {
     })?;
     let material = &resolved.material;
     let authorities = material.authorities();
+    // What sign-blob would use without service flags (issue 11).
+    let services = match (&material.source, tuf_cache(args.cache.cache_dir.as_deref())) {
+        (TrustSource::Tuf(_), Some(cache)) => {
+            crate::trust::tuf_signing_config(&cache, args.staging, jiff::Timestamp::now()).map(
+                |(config, _)| {
+                    let url = |e: Option<&sigstore_trust_root::ServiceEndpoint>| {
+                        e.map(|e| (e.url.clone(), e.major_api_version))
+                    };
+                    (
+                        url(config.fulcio_url()),
+                        url(config.rekor_url(None)),
+                        url(config.tsa_url()),
+                    )
+                },
+            )
+        }
+        _ => None,
+    };
     let window = |t: Option<jiff::Timestamp>| t.map(|t| t.to_string());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -129,6 +147,10 @@ fn show(args: TrustShowArgs) -> anyhow::Result<ExitStatus> {
                 "source": source,
                 "description": material.source.to_string(),
                 "note": resolved.note,
+                "signing_config": services.as_ref().map(|(fulcio, rekor, tsa)| {
+                    let one = |e: &Option<(String, u32)>| e.as_ref().map(|(url, v)| json!({"url": url, "major_api_version": v}));
+                    json!({"fulcio": one(fulcio), "rekor": one(rekor), "tsa": one(tsa)})
+                }),
                 "authorities": authorities.iter().map(|a| json!({
                     "kind": a.kind.as_str(),
                     "url": a.url,
@@ -160,6 +182,19 @@ fn show(args: TrustShowArgs) -> anyhow::Result<ExitStatus> {
             }
             if let Some(note) = &resolved.note {
                 writeln!(out, "  note: {note}")?;
+            }
+            if let Some((fulcio, rekor, tsa)) = &services {
+                let shown = |e: &Option<(String, u32)>| {
+                    e.as_ref()
+                        .map_or("none".to_string(), |(url, v)| format!("{url} (v{v})"))
+                };
+                writeln!(
+                    out,
+                    "  signing config: Fulcio {}, Rekor {}, TSA {}",
+                    shown(fulcio),
+                    shown(rekor),
+                    shown(tsa)
+                )?;
             }
             for a in &authorities {
                 writeln!(

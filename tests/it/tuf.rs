@@ -157,12 +157,17 @@ fn update_then_verify_without_trusted_root_uses_the_tuf_target() {
             env.stack.fulcio_url(),
             env.stack.rekor_url(),
             "ctlog",
+            &format!("signing config: Fulcio {} (v1)", env.stack.fulcio_url()),
         ],
     );
     let json: serde_json::Value =
         serde_json::from_str(&env.show(&["--output", "json"]).stdout).unwrap();
     assert_eq!(json["source"]["kind"], "tuf");
     assert_eq!(json["source"]["mirror"], env.repo.url());
+    assert_eq!(
+        json["signing_config"]["rekor"]["url"],
+        env.stack.rekor_url()
+    );
     let kinds: Vec<&str> = json["authorities"]
         .as_array()
         .unwrap()
