@@ -21,4 +21,5 @@ pub mod pyproject;
 pub mod registry;
 pub mod sign;
 pub mod trust;
+pub mod tuf;
 pub mod verify;

@@ -5,6 +5,7 @@ mod init;
 mod publish;
 mod shared;
 mod sign_blob;
+mod trust;
 mod verify_blob;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +18,7 @@ pub use publish::{
 };
 pub use shared::{IdentityPolicyArgs, OutputArgs, OutputFormat, RekorLookupArgs, TrustArgs};
 pub use sign_blob::{CosignSignBlobFlags, SignBlobArgs};
+pub use trust::{TrustCommand, TrustCommandArgs, TrustShowArgs, TrustUpdateArgs, TufCacheArgs};
 pub use verify_blob::VerifyBlobArgs;
 
 /// Sign, verify and publish Python packages from GitLab CI with Sigstore.
@@ -42,6 +44,8 @@ pub enum Command {
     /// Verify files against Sigstore bundles or cosign signatures, offline by default.
     #[command(visible_alias = "verify")]
     VerifyBlob(VerifyBlobArgs),
+    /// Update the trust root through TUF, or show the trust material in use.
+    Trust(TrustCommandArgs),
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::progress::StderrProgress;
 use super::shared::{
-    credential, hints, identity_policy, reason, runtime, trust_source, url_or_ci, verifier,
+    credential, hints, identity_policy, reason, refreshed_trust, resolve_trust, runtime, url_or_ci,
+    verifier,
 };
 use super::verdict::VerdictPrinter;
 use crate::ci::{CiEnvironment, RefScope};
@@ -17,7 +18,6 @@ use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
 use crate::http::{registry_client, HttpSettings};
 use crate::registry::consumer::{ReleaseFetcher, ReleaseSource};
-use crate::trust::TrustMaterial;
 
 pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
     let (name, version) = args
@@ -37,7 +37,7 @@ pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
         RefScope::TagsOnly
     };
     let policy = identity_policy(&args.identity, scope)?;
-    let trust = TrustMaterial::load(&trust_source(&args.trust))?;
+    let resolved = resolve_trust(&args.trust)?;
     let index_url = url_or_ci(
         args.index_url.as_deref(),
         "--index-url",
@@ -66,7 +66,14 @@ pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
 
     let runtime = runtime()?;
     let http = HttpSettings::default();
-    let verifier = verifier(trust, policy, &args.rekor, &runtime)?;
+    let mut verifier = verifier(
+        resolved.material.clone(),
+        policy.clone(),
+        &args.rekor,
+        &runtime,
+    )?;
+    // Issue 11: refresh through TUF at most once per run.
+    let mut refreshed = false;
     let fetcher = ReleaseFetcher::new(
         registry_client(&http)?,
         source,
@@ -103,9 +110,27 @@ pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
         match downloaded {
             Ok(d) => {
                 let result = match d.evidence {
-                    Ok(evidence) => verifier
-                        .verify_evidence(evidence, d.sha256)
-                        .map_err(anyhow::Error::from),
+                    Ok(evidence) => {
+                        let mut result = verifier.verify_evidence(evidence.clone(), d.sha256);
+                        if !refreshed && matches!(&result, Err(e) if e.is_unknown_trust()) {
+                            refreshed = true;
+                            if let Some(newer) = refreshed_trust(
+                                &resolved,
+                                &args.trust,
+                                args.rekor.offline,
+                                &runtime,
+                            ) {
+                                verifier = super::shared::verifier(
+                                    newer,
+                                    policy.clone(),
+                                    &args.rekor,
+                                    &runtime,
+                                )?;
+                                result = verifier.verify_evidence(evidence, d.sha256);
+                            }
+                        }
+                        result.map_err(anyhow::Error::from)
+                    }
                     Err(e) => Err(anyhow::Error::from(e)),
                 };
                 match result {

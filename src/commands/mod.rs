@@ -8,6 +8,7 @@ mod publish;
 mod section;
 mod shared;
 mod sign_blob;
+mod trust;
 mod verdict;
 mod verify_blob;
 
@@ -24,5 +25,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             consumer_verify::run(args, &crate::ci::CiEnvironment::from_env())
         }
         Command::VerifyBlob(args) => verify_blob::run(args),
+        Command::Trust(args) => trust::run(args),
     }
 }

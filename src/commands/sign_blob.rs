@@ -13,19 +13,18 @@ use crate::sign::{
     BlobSigner, IdentityToken, Outputs, RekorVersion, Reporter, Services, SignJob, SignSettings,
     SigningConfig, PUBLIC_GOOD_FULCIO, PUBLIC_GOOD_REKOR, STAGING_FULCIO, STAGING_REKOR,
 };
-use crate::trust::{TrustMaterial, TrustSource};
 
 pub fn run(args: SignBlobArgs) -> anyhow::Result<ExitStatus> {
     let use_signing_config = cosign_flags(&args.cosign)?;
     let jobs = jobs(&args)?;
     let token = identity_token(args.identity_token.as_deref())?;
     let services = services(&args, use_signing_config)?;
-    let trust_source = match (&args.trusted_root, args.staging) {
-        (Some(path), _) => TrustSource::File(path.clone()),
-        (None, true) => TrustSource::Staging,
-        (None, false) => TrustSource::PublicGood,
-    };
-    let trust = TrustMaterial::load(&trust_source)?;
+    // Issue 11: --trusted-root, else a verified TUF cache, else embedded.
+    let trust = super::shared::resolve_trust(&crate::cli::TrustArgs {
+        trusted_root: args.trusted_root.clone(),
+        staging: args.staging,
+    })?
+    .material;
     eprintln!(
         "Signing {} file{} as {} (issuer {}) with Fulcio {} and Rekor v{} {}{}",
         jobs.len(),
@@ -218,6 +217,27 @@ fn services(args: &SignBlobArgs, use_signing_config: bool) -> anyhow::Result<Ser
         return SigningConfig::embedded(args.staging)
             .services(forced)
             .map_err(with_flag);
+    }
+    // Issue 11: with no service flags, the public-good services come from the
+    // TUF signing config when a verified one is cached, so a new log or TSA
+    // is followed; else from the embedded defaults below.
+    if args.fulcio_url.is_none() && args.rekor_url.is_none() && args.timestamp_server_url.is_none()
+    {
+        if let Some(cache) = super::shared::tuf_cache(None) {
+            let now = jiff::Timestamp::now();
+            if let Some((config, status)) =
+                crate::trust::tuf_signing_config(&cache, args.staging, now)
+            {
+                let name = format!(
+                    "the signing config of TUF repository {}",
+                    redact_url(&status.mirror)
+                );
+                eprintln!("Using {name}");
+                return SigningConfig::from_parts(config, name)
+                    .services(forced)
+                    .map_err(with_flag);
+            }
+        }
     }
     let (fulcio, rekor) = if args.staging {
         (STAGING_FULCIO, STAGING_REKOR)

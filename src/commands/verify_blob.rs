@@ -1,24 +1,42 @@
 //! `gl-sign verify-blob`.
 
-use super::shared::{identity_policy, runtime, trust_source, verifier};
+use super::shared::{identity_policy, refreshed_trust, resolve_trust, runtime, verifier};
 use super::verdict::VerdictPrinter;
 use crate::ci::RefScope;
 use crate::cli::{OutputFormat, VerifyBlobArgs};
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
-use crate::trust::TrustMaterial;
 use crate::verify::{EvidenceSource, Job, VerifyError};
 
 pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
     let jobs = jobs(&args)?;
     let policy = identity_policy(&args.identity, RefScope::BranchesAndTags)?;
-    let trust = TrustMaterial::load(&trust_source(&args.trust))?;
+    let resolved = resolve_trust(&args.trust)?;
     // Kept alive for the whole run: lookups block on it from worker threads.
     let runtime = runtime()?;
-    let verifier = verifier(trust, policy, &args.rekor, &runtime)?;
+    let verifier = verifier(
+        resolved.material.clone(),
+        policy.clone(),
+        &args.rekor,
+        &runtime,
+    )?;
 
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let results = verifier.verify_all(&jobs, threads);
+    let mut results = verifier.verify_all(&jobs, threads);
+    // Issue 11: a log or CA the root in use does not list may be in a newer
+    // root; refresh through TUF once and retry only those files.
+    let unknown: Vec<usize> = (0..jobs.len())
+        .filter(|&i| matches!(&results[i], Err(e) if e.is_unknown_trust()))
+        .collect();
+    if !unknown.is_empty() {
+        if let Some(newer) = refreshed_trust(&resolved, &args.trust, args.rekor.offline, &runtime) {
+            let retry = super::shared::verifier(newer, policy, &args.rekor, &runtime)?;
+            let again: Vec<Job> = unknown.iter().map(|&i| jobs[i].clone()).collect();
+            for (i, result) in unknown.into_iter().zip(retry.verify_all(&again, threads)) {
+                results[i] = result;
+            }
+        }
+    }
     print_results(&jobs, &results, args.output.output)
 }
 

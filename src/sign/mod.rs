@@ -113,6 +113,12 @@ impl SigningConfig {
         Ok(SigningConfig { config, origin })
     }
 
+    /// A config already parsed and verified elsewhere (the TUF cache), named
+    /// by `origin` in messages.
+    pub fn from_parts(config: sigstore_trust_root::SigningConfig, origin: String) -> SigningConfig {
+        SigningConfig { config, origin }
+    }
+
     /// The signing config built into gl-sign for public-good or staging.
     pub fn embedded(staging: bool) -> SigningConfig {
         let (json, origin) = if staging {
@@ -317,6 +323,8 @@ impl SignError {
             SignError::InsecureFulcio { .. } => Some(
                 "use the https:// URL of Fulcio; an http URL would expose the token to anyone on the path".into(),
             ),
+            // Transparent wrappers: their source is not in the chain.
+            SignError::Trust(e) => crate::hint::Hint::hint(e),
             _ => None,
         }
     }

@@ -146,6 +146,30 @@ impl VerifyError {
         )
     }
 
+    /// True when the evidence names a log, CT log or CA that the trust root in
+    /// use may not list yet: a newer trust root (a TUF refresh) may verify it.
+    pub fn is_unknown_trust(&self) -> bool {
+        use sigstore_verify::{CertificateError as C, Error as E, TransparencyLogError as T};
+        match self {
+            VerifyError::Sigstore { what, source, .. } => {
+                what.contains("the trusted root does not list")
+                    || matches!(
+                        source,
+                        E::TransparencyLog(T::UnknownLog { .. })
+                            | E::Certificate(C::ChainInvalid(_))
+                            | E::Certificate(C::NoValidAuthority { .. })
+                            | E::Certificate(C::Sct(_))
+                    )
+            }
+            // A log the root does not list is caught before the cryptography.
+            VerifyError::Evidence {
+                source: EvidenceError::UnknownLog { .. },
+                ..
+            } => true,
+            _ => false,
+        }
+    }
+
     pub fn hint(&self) -> Option<String> {
         match self {
             VerifyError::Policy(violation) => violation.hint(),

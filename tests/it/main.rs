@@ -19,3 +19,4 @@ mod sign_stack;
 mod sign_v2;
 mod stack_selftest;
 mod tamper;
+mod tuf;
