@@ -72,6 +72,12 @@ pub fn hint_of(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::verify::VerifyError>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::verify::KeyError>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::verify::DigestError>() {
+        return e.hint();
+    }
     if let Some(e) = err.downcast_ref::<crate::trust::TrustError>() {
         return e.hint();
     }

@@ -21,6 +21,12 @@ pub enum EvidenceKind {
     CosignBundle,
     /// Detached `.sig` + `.crt`, with the log entry fetched from Rekor.
     DetachedWithLogEntry,
+    /// A Sigstore bundle with a public-key hint, verified with `--key`.
+    KeyBundle,
+    /// A bare `.sig` verified with `--key`, with the log entry fetched from Rekor.
+    KeySignatureWithLogEntry,
+    /// Verified with `--key` and no transparency log (`--insecure-ignore-tlog`).
+    KeySignatureWithoutLog,
 }
 
 impl EvidenceKind {
@@ -29,6 +35,9 @@ impl EvidenceKind {
             EvidenceKind::SigstoreBundle => "sigstore-bundle",
             EvidenceKind::CosignBundle => "cosign-bundle",
             EvidenceKind::DetachedWithLogEntry => "detached+rekor",
+            EvidenceKind::KeyBundle => "key-bundle",
+            EvidenceKind::KeySignatureWithLogEntry => "key-signature+rekor",
+            EvidenceKind::KeySignatureWithoutLog => "key-signature-without-tlog",
         }
     }
 }

@@ -5,7 +5,9 @@
 //! proof with a signed checkpoint, log entry consistency, signature), none is
 //! skipped, and a check that cannot be made is a failure.
 
+pub mod digest;
 pub mod input;
+pub mod key;
 pub mod policy;
 pub mod rekor;
 
@@ -18,7 +20,9 @@ use sigstore_types::{Bundle, Sha256Hash, SignatureContent};
 use sigstore_verify::{VerificationPolicy, Verifier};
 
 use crate::trust::{TrustError, TrustMaterial};
+pub use digest::{DigestError, Sha256Digest};
 pub use input::{Detached, Evidence, EvidenceKind, InputError};
+pub use key::{KeyError, KeyEvidence, KeyJob, KeyVerifier, PublicKey, Subject};
 pub use policy::{Extension, IdentityPolicy, Matcher, PolicyViolation};
 pub use rekor::{RekorError, RekorLog};
 
@@ -85,6 +89,13 @@ pub enum VerifyError {
     CertificateDiffers,
     #[error("signature given with --signature does not match the one in the bundle")]
     SignatureDiffers,
+    #[error("signature does not verify with the key in {} (fingerprint sha256:{fingerprint})", path.display())]
+    KeyMismatch {
+        path: PathBuf,
+        fingerprint: String,
+        #[source]
+        source: sigstore_verify::Error,
+    },
 
     // The question could not be answered (exit 2).
     #[error("cannot read {what} {}", path.display())]
@@ -112,6 +123,14 @@ pub enum VerifyError {
     OfflineNeedsBundle,
     #[error("cannot look up the signature in the transparency log")]
     Lookup(#[source] RekorError),
+    #[error("a digest has no file beside it to find the signature by: the evidence must be given")]
+    DigestNeedsEvidence,
+    #[error("an {algorithm} signature is checked over the file's own bytes or another hash: expected the file, found only its sha256 digest")]
+    NeedsFile { algorithm: &'static str },
+    #[error("{} is a keyless bundle (it carries a certificate), but --key was given", path.display())]
+    KeyBundleHasCertificate { path: PathBuf },
+    #[error("a bare signature has no transparency log entry: it must be looked up in Rekor, and --offline forbids that")]
+    KeySignatureNeedsLog,
     #[error("the trust material cannot be used")]
     Trust(#[source] sigstore_verify::Error),
 }
@@ -128,6 +147,7 @@ impl VerifyError {
                 | VerifyError::NotInLog { .. }
                 | VerifyError::CertificateDiffers
                 | VerifyError::SignatureDiffers
+                | VerifyError::KeyMismatch { .. }
         )
     }
 
@@ -142,6 +162,21 @@ impl VerifyError {
             VerifyError::OfflineNeedsBundle => Some(
                 "verify with the .sigstore.json bundle (sign-blob writes one beside each file), or drop --offline \
                  to look the entry up in Rekor"
+                    .into(),
+            ),
+            VerifyError::KeyMismatch { .. } => Some(
+                "the file changed after signing, or it was signed with another key".into(),
+            ),
+            VerifyError::DigestNeedsEvidence => {
+                Some("pass --bundle FILE (or --key KEY --signature FILE)".into())
+            }
+            VerifyError::NeedsFile { .. } => Some("pass the file instead of its digest".into()),
+            VerifyError::KeyBundleHasCertificate { .. } => Some(
+                "drop --key and give --certificate-identity and --certificate-oidc-issuer".into(),
+            ),
+            VerifyError::KeySignatureNeedsLog => Some(
+                "drop --offline, pass the bundle, or add --insecure-ignore-tlog to check the signature \
+                 with the key alone (as cosign)"
                     .into(),
             ),
             VerifyError::DigestMismatch { .. } => {
