@@ -61,11 +61,11 @@ pub struct VerifyBlobArgs {
 #[derive(Debug, Clone, Args)]
 pub struct CosignVerifyArgs {
     /// Accepted for cosign compatibility: gl-sign reads Sigstore and legacy cosign bundles alike
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "cosign compatibility")]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = "cosign compatibility")]
     pub new_bundle_format: Option<bool>,
 
     /// Accepted for cosign compatibility: RFC 3161 timestamps in a bundle are always verified
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "cosign compatibility")]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = "cosign compatibility")]
     pub use_signed_timestamps: Option<bool>,
 
     /// How many files to verify at once [default: one per CPU]
@@ -77,7 +77,7 @@ pub struct CosignVerifyArgs {
     pub signature_digest_algorithm: Option<String>,
 
     // Refused, each with the gl-sign equivalent (see commands::verify_blob).
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub insecure_ignore_sct: Option<bool>,
     #[arg(long, hide = true)]
     pub certificate_chain: Option<String>,
@@ -91,11 +91,11 @@ pub struct CosignVerifyArgs {
     pub timestamp_certificate_chain: Option<String>,
     #[arg(long, hide = true)]
     pub rfc3161_timestamp: Option<String>,
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub private_infrastructure: Option<bool>,
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub experimental_oci11: Option<bool>,
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub sk: Option<bool>,
     #[arg(long, hide = true)]
     pub slot: Option<String>,

@@ -133,7 +133,19 @@ impl PublicKey {
         ) {
             return Err(unsupported(format!("{algorithm:?}")));
         }
-        // Also checks point encoding and RSA modulus size.
+        // Point encoding and RSA modulus size are otherwise checked only when a
+        // signature is verified, which would report a bad key as a bad signature.
+        let raw = {
+            use x509_parser::prelude::FromDer as _;
+            x509_parser::x509::SubjectPublicKeyInfo::from_der(der.as_bytes())
+                .map_err(|e| unsupported(e.to_string()))?
+                .1
+                .subject_public_key
+                .data
+                .to_vec()
+        };
+        sigstore_crypto::validate_raw_public_key(algorithm.default_signing_scheme(), &raw)
+            .map_err(|e| unsupported(e.to_string()))?;
         VerificationKey::from_spki(&der).map_err(|e| unsupported(e.to_string()))?;
         let fingerprint = sigstore_crypto::sha256(der.as_bytes()).to_hex();
         Ok(PublicKey {

@@ -9,6 +9,7 @@ mod cli;
 mod e2e;
 mod forms;
 mod init;
+mod keys;
 mod pipeline;
 mod publish_real;
 mod registry_selftest;
