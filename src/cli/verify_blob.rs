@@ -64,7 +64,7 @@ pub struct CosignVerifyArgs {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = "cosign compatibility")]
     pub new_bundle_format: Option<bool>,
 
-    /// Accepted for cosign compatibility: RFC 3161 timestamps in a bundle are always verified
+    /// Require an RFC 3161 signed timestamp, as cosign (timestamps a bundle carries are always verified)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = "cosign compatibility")]
     pub use_signed_timestamps: Option<bool>,
 

@@ -31,7 +31,10 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
     let trust = TrustMaterial::load(&trust_source(&args.trust))?;
     // Kept alive for the whole run: lookups block on it from worker threads.
     let runtime = runtime()?;
-    let verifier = verifier(trust, policy, &args.rekor, &runtime)?;
+    let mut verifier = verifier(trust, policy, &args.rekor, &runtime)?;
+    if args.cosign.use_signed_timestamps == Some(true) {
+        verifier = verifier.require_signed_timestamp();
+    }
 
     let results = match subjects.as_slice() {
         // A digest has no file to hash: its evidence is loaded and checked
@@ -342,6 +345,9 @@ fn run_with_key(
         let settings = HttpSettings::default();
         let lookup = RekorLog::new(http::sigstore_client(&settings)?, &rekor_url, settings);
         verifier = verifier.with_rekor_lookup(lookup, runtime.handle().clone());
+    }
+    if args.cosign.use_signed_timestamps == Some(true) {
+        verifier = verifier.require_signed_timestamp();
     }
     if args.insecure_ignore_tlog {
         eprintln!(

@@ -234,6 +234,7 @@ pub struct KeyVerifier {
     key: PublicKey,
     offline: bool,
     ignore_tlog: bool,
+    require_timestamp: bool,
     lookup: Option<(RekorLog, tokio::runtime::Handle)>,
 }
 
@@ -248,8 +249,15 @@ impl KeyVerifier {
             key,
             offline: false,
             ignore_tlog: false,
+            require_timestamp: false,
             lookup: None,
         })
+    }
+
+    /// cosign's `--use-signed-timestamps`: require an RFC 3161 timestamp.
+    pub fn require_signed_timestamp(mut self) -> Self {
+        self.require_timestamp = true;
+        self
     }
 
     pub fn key(&self) -> &PublicKey {
@@ -461,6 +469,9 @@ impl KeyVerifier {
         sha256: &[u8; 32],
         kind: EvidenceKind,
     ) -> Result<Verified, VerifyError> {
+        if self.require_timestamp && !super::has_signed_timestamp(bundle) {
+            return Err(VerifyError::NoSignedTimestamp);
+        }
         let mut policy = PublicKeyVerificationPolicy::new(self.key.der.clone());
         if self.ignore_tlog && bundle.verification_material.tlog_entries.is_empty() {
             policy = policy.skip_tlog_unsafe();
@@ -517,6 +528,9 @@ impl KeyVerifier {
         })?;
         let signature = SignatureBytes::new(signature.to_vec());
         let scheme = key.scheme();
+        if self.require_timestamp {
+            return Err(VerifyError::NoSignedTimestamp);
+        }
         let checked = match (scheme.hash_algorithm(), subject) {
             (None, Subject::File(path)) => key.verify(read("file", path)?, &signature),
             (Some(sigstore_types::HashAlgorithm::Sha2256), _) => {

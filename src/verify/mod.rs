@@ -89,6 +89,10 @@ pub enum VerifyError {
     CertificateDiffers,
     #[error("signature given with --signature does not match the one in the bundle")]
     SignatureDiffers,
+    #[error(
+        "expected an RFC 3161 signed timestamp (--use-signed-timestamps), the bundle has none"
+    )]
+    NoSignedTimestamp,
     #[error("signature does not verify with the key in {} (fingerprint sha256:{fingerprint})", path.display())]
     KeyMismatch {
         path: PathBuf,
@@ -148,6 +152,7 @@ impl VerifyError {
                 | VerifyError::CertificateDiffers
                 | VerifyError::SignatureDiffers
                 | VerifyError::KeyMismatch { .. }
+                | VerifyError::NoSignedTimestamp
         )
     }
 
@@ -195,6 +200,7 @@ pub struct BlobVerifier {
     policy: IdentityPolicy,
     offline: bool,
     lookup: Option<(RekorLog, tokio::runtime::Handle)>,
+    require_timestamp: bool,
 }
 
 impl BlobVerifier {
@@ -209,7 +215,15 @@ impl BlobVerifier {
             policy,
             offline: false,
             lookup: None,
+            require_timestamp: false,
         })
+    }
+
+    /// cosign's `--use-signed-timestamps`: require an RFC 3161 timestamp (every
+    /// timestamp a bundle carries is verified either way).
+    pub fn require_signed_timestamp(mut self) -> Self {
+        self.require_timestamp = true;
+        self
     }
 
     /// Never touch the network: detached signatures then fail with a clear error.
@@ -307,6 +321,9 @@ impl BlobVerifier {
         kind: EvidenceKind,
         digest: &Sha256Hash,
     ) -> Result<Verified, VerifyError> {
+        if self.require_timestamp && !has_signed_timestamp(bundle) {
+            return Err(VerifyError::NoSignedTimestamp);
+        }
         // Identity is checked below by `IdentityPolicy`, which also does
         // regexps and extensions; every cryptographic check stays on.
         let crypto_policy = VerificationPolicy::any_identity();
@@ -454,6 +471,14 @@ impl BlobVerifier {
             hint,
         }
     }
+}
+
+fn has_signed_timestamp(bundle: &Bundle) -> bool {
+    !bundle
+        .verification_material
+        .timestamp_verification_data
+        .rfc3161_timestamps
+        .is_empty()
 }
 
 /// The artifact digest a hashedrekord log entry records, as hex.

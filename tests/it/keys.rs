@@ -733,13 +733,59 @@ fn cosign_spellings_are_accepted_where_they_mean_the_same() {
         vec!["--new-bundle-format"],
         vec!["--new-bundle-format=true"],
         vec!["--new-bundle-format=false"],
-        vec!["--use-signed-timestamps"],
+        vec!["--use-signed-timestamps=false"],
         vec!["--max-workers", "2"],
         vec!["--signature-digest-algorithm", "sha256"],
     ] {
         let result = keyless_vector(&[&args[..], &[file]].concat());
         assert_run(&result, 0, &["OK "]);
     }
+}
+
+#[test]
+fn use_signed_timestamps_requires_an_rfc3161_timestamp() {
+    // The v0.3 vector's signing time comes from its log entry only: cosign
+    // with --use-signed-timestamps refuses it, and so does gl-sign.
+    let file = vectors::artifact();
+    let without = keyless_vector(&["--use-signed-timestamps", file.to_str().unwrap()]);
+    assert_run(
+        &without,
+        1,
+        &["expected an RFC 3161 signed timestamp (--use-signed-timestamps), the bundle has none"],
+    );
+    // The Rekor v2 vector carries a TSA timestamp, which is verified.
+    let with = run(gl_sign()
+        .args([
+            "verify-blob",
+            "--offline",
+            "--use-signed-timestamps",
+            "--trusted-root",
+        ])
+        .arg(vectors::path("trusted_root.staging.json"))
+        .arg("--bundle")
+        .arg(vectors::path(
+            "bundles/conf-rekor2-happy-path.sigstore.json",
+        ))
+        .args([
+            "--certificate-identity",
+            vectors::GITHUB_IDENTITY,
+            "--certificate-oidc-issuer",
+            vectors::GITHUB_ISSUER,
+        ])
+        .arg(&file));
+    assert_run(&with, 0, &["OK "]);
+    // A managed-key bundle without one is refused the same way.
+    let env = Env::new();
+    let key = TestKey::new(Kind::P256);
+    let (signed, pem) = env.signed("f.bin", b"data", &key);
+    let result = env.verify(&[
+        &signed,
+        &"--key",
+        &pem,
+        &"--offline",
+        &"--use-signed-timestamps",
+    ]);
+    assert_run(&result, 1, &["expected an RFC 3161 signed timestamp"]);
 }
 
 #[test]
