@@ -380,18 +380,20 @@ impl KeyVerifier {
         let bytes = read("bundle", path)?;
         let evidence = match input::parse_bundle(&bytes) {
             Ok(evidence) => evidence,
-            // A key-signed cosign bundle has no "cert"; this reader takes
-            // Sigstore bundles only (cosign v3 writes those by default).
+            // cosign v2's `sign-blob --key --bundle` writes a legacy bundle without "cert".
             Err(InputError::NoCertificate) => {
-                return Err(VerifyError::Malformed {
-                    what: "bundle for --key",
-                    path: path.to_path_buf(),
-                    source: InputError::InvalidCosignBundle(
-                        "a key-signed cosign legacy bundle; gl-sign reads Sigstore bundles (cosign sign-blob \
-                         --new-bundle-format) or the bare .sig with --key"
-                            .into(),
-                    ),
-                })
+                let hint = STANDARD.encode(hex::decode(&self.key.fingerprint).unwrap_or_default());
+                return match input::parse_cosign_key_bundle(&bytes, &hint) {
+                    Ok(input::CosignKeyBundle::Bundle(bundle)) => Ok(Loaded::Bundle(bundle)),
+                    Ok(input::CosignKeyBundle::SignatureOnly(signature)) => {
+                        Ok(Loaded::Signature(signature))
+                    }
+                    Err(source) => Err(VerifyError::Malformed {
+                        what: "cosign bundle",
+                        path: path.to_path_buf(),
+                        source,
+                    }),
+                };
             }
             Err(source) => {
                 return Err(VerifyError::Malformed {
@@ -471,6 +473,20 @@ impl KeyVerifier {
     ) -> Result<Verified, VerifyError> {
         if self.require_timestamp && !super::has_signed_timestamp(bundle) {
             return Err(VerifyError::NoSignedTimestamp);
+        }
+        // sigstore-verify checks the proof or SET an entry has; an entry with
+        // neither would prove nothing, so it is refused rather than skipped.
+        if bundle
+            .verification_material
+            .tlog_entries
+            .iter()
+            .any(|e| e.inclusion_proof.is_none() && e.inclusion_promise.is_none())
+        {
+            return Err(VerifyError::Sigstore {
+                what: "a transparency log entry carries neither an inclusion proof nor a signed entry timestamp",
+                source: sigstore_verify::Error::InvalidBundle("unproven log entry".into()),
+                hint: None,
+            });
         }
         let mut policy = PublicKeyVerificationPolicy::new(self.key.der.clone());
         if self.ignore_tlog && bundle.verification_material.tlog_entries.is_empty() {

@@ -852,3 +852,87 @@ fn cosign_flags_without_a_gl_sign_meaning_are_refused_with_a_hint() {
         );
     }
 }
+
+#[test]
+fn cosign_v2_key_bundles_verify_and_a_bad_set_is_rejected() {
+    let env = Env::new();
+    for kind in [Kind::P256, Kind::Rsa] {
+        let key = TestKey::new(kind);
+        let data = b"cosign v2 bundle";
+        let (file, pem) = env.signed(&format!("{kind:?}.bin"), data, &key);
+        let bundle: Value =
+            serde_json::from_slice(&std::fs::read(with_suffix(&file, ".sigstore.json")).unwrap())
+                .unwrap();
+        let entry = &bundle["verificationMaterial"]["tlogEntries"][0];
+        let legacy = |set: &str| {
+            json!({
+                "base64Signature": bundle["messageSignature"]["signature"],
+                "rekorBundle": {
+                    "SignedEntryTimestamp": set,
+                    "Payload": {
+                        "body": entry["canonicalizedBody"],
+                        "integratedTime": entry["integratedTime"].as_str().unwrap().parse::<i64>().unwrap(),
+                        "logIndex": entry["logIndex"].as_str().unwrap().parse::<i64>().unwrap(),
+                        "logID": hex(&B64.decode(entry["logId"]["keyId"].as_str().unwrap()).unwrap()),
+                    },
+                },
+            })
+        };
+        let set = entry["inclusionPromise"]["signedEntryTimestamp"]
+            .as_str()
+            .unwrap();
+        let good = env.path(&format!("{kind:?}.cosign.bundle"));
+        std::fs::write(&good, legacy(set).to_string()).unwrap();
+        let result = env.verify(&[&file, &"--key", &pem, &"--bundle", &good, &"--offline"]);
+        assert_run(&result, 0, &["OK "]);
+        // One flipped bit in the SET.
+        let mut set_bytes = B64.decode(set).unwrap();
+        let last = set_bytes.len() - 1;
+        set_bytes[last] ^= 1;
+        let bad = env.path(&format!("{kind:?}.bad.bundle"));
+        std::fs::write(&bad, legacy(&B64.encode(set_bytes)).to_string()).unwrap();
+        let result = env.verify(&[&file, &"--key", &pem, &"--bundle", &bad, &"--offline"]);
+        assert_run(&result, 1, &["FAILED"]);
+        // Without "rekorBundle" the entry is looked up, as for a bare .sig.
+        let unlogged = env.path(&format!("{kind:?}.nolog.bundle"));
+        std::fs::write(
+            &unlogged,
+            json!({"base64Signature": bundle["messageSignature"]["signature"]}).to_string(),
+        )
+        .unwrap();
+        let result = env.verify(&[
+            &file,
+            &"--key",
+            &pem,
+            &"--bundle",
+            &unlogged,
+            &"--rekor-url",
+            &env.stack.rekor_url(),
+        ]);
+        assert_run(&result, 0, &["OK ", "key sha256:"]);
+    }
+}
+
+#[test]
+fn an_extra_unproven_log_entry_is_refused() {
+    let env = Env::new();
+    let key = TestKey::new(Kind::P256);
+    let (file, pem) = env.signed("f.bin", b"data", &key);
+    let path = with_suffix(&file, ".sigstore.json");
+    let mut bundle: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut extra = bundle["verificationMaterial"]["tlogEntries"][0].clone();
+    let extra_map = extra.as_object_mut().unwrap();
+    extra_map.remove("inclusionProof");
+    extra_map.remove("inclusionPromise");
+    bundle["verificationMaterial"]["tlogEntries"]
+        .as_array_mut()
+        .unwrap()
+        .push(extra);
+    std::fs::write(&path, bundle.to_string()).unwrap();
+    let result = env.verify(&[&file, &"--key", &pem, &"--offline"]);
+    assert_run(
+        &result,
+        1,
+        &["neither an inclusion proof nor a signed entry timestamp"],
+    );
+}
