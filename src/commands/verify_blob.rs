@@ -89,7 +89,8 @@ fn refuse_cosign_flags(args: &CosignVerifyArgs) -> Result<(), UsageError> {
         .with_hint(hint))
     };
     let trust_root_hint = "pass --trusted-root FILE (a Sigstore trusted_root.json); the trust root decides which CAs, logs and TSAs are trusted";
-    if args.insecure_ignore_sct.is_some() {
+    // `--flag=false` asks for what gl-sign does anyway.
+    if args.insecure_ignore_sct == Some(true) {
         return refuse(
             "--insecure-ignore-sct",
             "gl-sign never skips the certificate's SCT check",
@@ -127,21 +128,21 @@ fn refuse_cosign_flags(args: &CosignVerifyArgs) -> Result<(), UsageError> {
             "pass a --bundle: Sigstore bundles carry their RFC 3161 timestamps, and gl-sign verifies them",
         );
     }
-    if args.private_infrastructure.is_some() {
+    if args.private_infrastructure == Some(true) {
         return refuse(
             "--private-infrastructure",
             "gl-sign never skips the transparency log for keyless signatures",
             trust_root_hint,
         );
     }
-    if args.experimental_oci11.is_some() {
+    if args.experimental_oci11 == Some(true) {
         return refuse(
             "--experimental-oci11",
             "it concerns OCI images, not blobs",
             "drop it",
         );
     }
-    if args.sk.is_some() || args.slot.is_some() {
+    if args.sk == Some(true) || args.slot.is_some() {
         return refuse(
             "--sk/--slot",
             "hardware security keys are not read",

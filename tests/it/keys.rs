@@ -936,3 +936,51 @@ fn an_extra_unproven_log_entry_is_refused() {
         &["neither an inclusion proof nor a signed entry timestamp"],
     );
 }
+
+#[test]
+fn a_digest_with_detached_keyless_files_is_looked_up_in_rekor() {
+    let env = Env::new();
+    let claims = env.stack.gitlab_claims();
+    let data = b"keyless, detached";
+    let signed = env
+        .stack
+        .with_pki(|pki| pki.sign_blob(sha256(data), &claims));
+    let sig = env.path("f.sig");
+    let crt = env.path("f.crt");
+    std::fs::write(&sig, signed.signature_b64()).unwrap();
+    std::fs::write(&crt, &signed.cert_pem).unwrap();
+    let identity = claims.identity();
+    let issuer = claims.issuer();
+    let verify = |digest: &str| {
+        env.verify(&[
+            &digest,
+            &"--signature",
+            &sig,
+            &"--certificate",
+            &crt,
+            &"--rekor-url",
+            &env.stack.rekor_url(),
+            &"--certificate-identity",
+            &identity,
+            &"--certificate-oidc-issuer",
+            &issuer,
+        ])
+    };
+    let digest = format!("sha256:{}", hex(&sha256(data)));
+    assert_run(&verify(&digest), 0, &[&format!("OK {digest}")]);
+    let other = format!("sha256:{}", hex(&sha256(b"other")));
+    assert_run(&verify(&other), 1, &["not found in transparency log"]);
+}
+
+#[test]
+fn false_values_of_refused_cosign_switches_are_accepted() {
+    let file = vectors::artifact();
+    for flag in [
+        "--insecure-ignore-sct=false",
+        "--private-infrastructure=false",
+        "--sk=false",
+    ] {
+        let result = keyless_vector(&[flag, file.to_str().unwrap()]);
+        assert_run(&result, 0, &["OK "]);
+    }
+}
