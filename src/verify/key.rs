@@ -641,11 +641,14 @@ impl KeyVerifier {
                     algorithm: self.key.algorithm_name(),
                 }
             }
-            E::UnsupportedBundle(message) if message.contains("certificate") => {
-                return VerifyError::KeyBundleHasCertificate {
-                    path: PathBuf::from("the bundle"),
-                }
-            }
+            // load_bundle already refuses certificate bundles; kept fail-closed.
+            E::UnsupportedBundle(message) if message.contains("certificate") => (
+                "the bundle carries a certificate (keyless), not a key signature",
+                Some(
+                    "drop --key and give --certificate-identity and --certificate-oidc-issuer"
+                        .to_string(),
+                ),
+            ),
             E::ArtifactMismatch(_) => {
                 if let SignatureContent::MessageSignature(sig) = &bundle.content {
                     if let Some(expected) = &sig.message_digest {
