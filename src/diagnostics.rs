@@ -99,6 +99,9 @@ pub fn hint_of(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::pyproject::BuildError>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::inspect::InspectError>() {
+        return e.hint();
+    }
     None
 }
 

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod diagnostics;
 pub mod exit;
 pub mod http;
+pub mod inspect;
 pub mod pipeline;
 pub mod pyproject;
 pub mod registry;

@@ -2,6 +2,7 @@
 
 mod build;
 mod init;
+mod inspect;
 mod publish;
 mod shared;
 mod sign_blob;
@@ -11,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 pub use build::BuildArgs;
 pub use init::InitArgs;
+pub use inspect::InspectArgs;
 pub use publish::{
     ConsumerVerifyArgs, PublishArgs, PublishGenericArgs, PublishPypiArgs, PublishTarget,
     RegistryArgs,
@@ -42,4 +44,6 @@ pub enum Command {
     /// Verify files against Sigstore bundles or cosign signatures, offline by default.
     #[command(visible_alias = "verify")]
     VerifyBlob(VerifyBlobArgs),
+    /// Explain a bundle, .sig/.crt, certificate, attestation, provenance or OIDC token (unverified).
+    Inspect(InspectArgs),
 }

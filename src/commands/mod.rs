@@ -3,6 +3,7 @@
 mod build;
 mod consumer_verify;
 mod init;
+mod inspect;
 mod progress;
 mod publish;
 mod shared;
@@ -22,5 +23,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             consumer_verify::run(args, &crate::ci::CiEnvironment::from_env())
         }
         Command::VerifyBlob(args) => verify_blob::run(args),
+        Command::Inspect(args) => inspect::run(args),
     }
 }
