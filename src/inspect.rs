@@ -129,7 +129,8 @@ impl crate::diagnostics::Hint for InspectError {
     fn hint(&self) -> Option<String> {
         match self {
             InspectError::NotASignature { .. } => Some(
-                "pass it to verify-blob with --trusted-root, and inspect the bundle or .sig/.crt instead"
+                "inspect reads signature material: a bundle, .sig/.crt, attestation or token (a trusted \
+                 root goes to verify-blob --trusted-root)"
                     .into(),
             ),
             InspectError::Unknown { .. } | InspectError::Empty => Some(
@@ -557,7 +558,12 @@ fn sigstore_bundle(
 ) -> Result<Inspection, InspectError> {
     const FORM: &str = "Sigstore bundle";
     let version = bundle_version(media_type).ok_or_else(|| {
-        if media_type.starts_with("application/vnd.dev.sigstore.") {
+        if media_type.starts_with("application/vnd.dev.sigstore.bundle") {
+            malformed(
+                FORM,
+                format!("unsupported media type {media_type:?}; expected a bundle v0.1 to v0.3"),
+            )
+        } else if media_type.starts_with("application/vnd.dev.sigstore.") {
             let what = media_type
                 .trim_start_matches("application/vnd.dev.sigstore.")
                 .split(['+', '.', ';'])
@@ -1444,7 +1450,11 @@ fn jwt(text: &str) -> Option<Inspection> {
 
 /// Base64 as Go reads it: line breaks and surrounding space ignored; URL-safe too.
 fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: String = text
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, '\n' | '\r'))
+        .collect();
     STANDARD.decode(&compact).or_else(|e| {
         base64::engine::general_purpose::URL_SAFE
             .decode(&compact)

@@ -14,8 +14,7 @@ use crate::inspect::{
 };
 
 const NOT_VERIFIED: &str =
-    "NOT VERIFIED: this shows what the file claims; nothing in it has been checked. \
-Run a command under \"verify with\" to verify it.";
+    "NOT VERIFIED: this shows what the file claims; nothing in it has been checked.";
 
 /// Suffixes that name evidence beside the file they sign.
 const EVIDENCE_SUFFIXES: &[&str] = &[
@@ -194,7 +193,7 @@ fn render(
         }
     }
     if commands.gl_sign.is_some() || commands.cosign.is_some() {
-        writeln!(out, "  verify with")?;
+        writeln!(out, "  verify with (these check it; inspect does not)")?;
         for argv in [&commands.gl_sign, &commands.cosign].into_iter().flatten() {
             writeln!(out, "    {}", shell_line(argv))?;
         }
