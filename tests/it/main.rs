@@ -18,3 +18,4 @@ mod sign;
 mod sign_stack;
 mod stack_selftest;
 mod tamper;
+mod wheel;
