@@ -68,12 +68,35 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitStatus> {
         match result {
             Ok(inspection) => {
                 let inputs = command_inputs(file, &inspection, &known);
-                let commands = verify_commands(&inspection, &inputs, &known);
+                let mut commands = verify_commands(&inspection, &inputs, &known);
+                if commands.gl_sign.is_some()
+                    && !matches!(inspection.kind, Kind::OidcToken | Kind::PypiProvenance)
+                {
+                    // The commands name the signed file after the evidence; say when that guess fails.
+                    if inputs.artifact == "FILE" {
+                        commands
+                            .notes
+                            .push("FILE stands for the signed file".into());
+                    } else if !Path::new(&inputs.artifact).exists() {
+                        commands.notes.push(format!(
+                            "the signed file is not at {}: put its path there",
+                            inputs.artifact
+                        ));
+                    }
+                }
                 match args.output.output {
-                    OutputFormat::Text => render(&mut text, &shown, &inspection, &commands)?,
+                    OutputFormat::Text => {
+                        render(&mut text, &shown, &inspection, &inputs, &commands)?
+                    }
                     OutputFormat::Json => entries.push(json!({
                         "file": shown,
                         "inspection": inspection,
+                        "companion_certificate": inputs.certificate.as_ref().map(|(path, cert)| json!({
+                            "file": path,
+                            "identity": cert.identity,
+                            "issuer": cert.issuer,
+                        })),
+                        "signed_file": inputs.artifact,
                         "verify": {
                             "gl_sign": commands.gl_sign.as_deref().map(shell_line),
                             "gl_sign_argv": commands.gl_sign,
@@ -150,6 +173,7 @@ fn render(
     out: &mut String,
     file: &str,
     inspection: &Inspection,
+    inputs: &CommandInputs,
     commands: &VerifyCommands,
 ) -> std::fmt::Result {
     writeln!(out, "{file}")?;
@@ -185,6 +209,18 @@ fn render(
     }
     for signature in &inspection.signatures {
         render_signature(out, signature)?;
+    }
+    if let Some((path, cert)) = &inputs.certificate {
+        writeln!(
+            out,
+            "  signer           {} (from {path}, beside it)",
+            cert.identity.as_deref().unwrap_or("(no SAN)")
+        )?;
+        writeln!(
+            out,
+            "  issuer           {}",
+            cert.issuer.as_deref().unwrap_or("(no issuer extension)")
+        )?;
     }
     if !inspection.notes.is_empty() || !commands.notes.is_empty() {
         writeln!(out, "  notes")?;
