@@ -807,7 +807,9 @@ fn cosign_bundle(
     const FORM: &str = "cosign bundle";
     let mut notes = Vec::new();
     let mut signature = SignatureInfo::default();
-    let sig = object["base64Signature"]
+    let sig = object
+        .get("base64Signature")
+        .unwrap_or(&Value::Null)
         .as_str()
         .and_then(|s| decode_base64(s).ok())
         .ok_or_else(|| malformed(FORM, "base64Signature is not base64"))?;
@@ -883,7 +885,7 @@ fn attestation(
     notes: &mut Vec<String>,
 ) -> Result<SignatureInfo, InspectError> {
     const FORM: &str = "PEP 740 attestation";
-    let material = &object["verification_material"];
+    let material = object.get("verification_material").unwrap_or(&Value::Null);
     let cert = material["certificate"]
         .as_str()
         .and_then(|c| decode_base64(c).ok())
@@ -899,7 +901,7 @@ fn attestation(
     {
         signature.log_entries.push(log_entry(entry, known));
     }
-    let envelope = &object["envelope"];
+    let envelope = object.get("envelope").unwrap_or(&Value::Null);
     let statement_bytes = envelope["statement"]
         .as_str()
         .and_then(|s| decode_base64(s).ok())
@@ -916,7 +918,9 @@ fn attestation(
 
 fn provenance(object: &Map<String, Value>, known: &KnownLogs) -> Result<Inspection, InspectError> {
     const FORM: &str = "PyPI provenance";
-    let bundles = object["attestation_bundles"]
+    let bundles = object
+        .get("attestation_bundles")
+        .unwrap_or(&Value::Null)
         .as_array()
         .ok_or_else(|| malformed(FORM, "attestation_bundles is not a list"))?;
     let mut notes = Vec::new();
@@ -1775,6 +1779,7 @@ pub fn shell_line(argv: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn unknown_input_names_what_was_expected() {
@@ -1841,6 +1846,91 @@ mod tests {
             ),
             None
         );
+    }
+
+    /// Every object with one key removed, and every string emptied, one at a time.
+    fn mutations(value: &Value, out: &mut Vec<Value>, root: &Value, path: &mut Vec<String>) {
+        let replace = |root: &Value, path: &[String], with: Option<Value>| {
+            let mut copy = root.clone();
+            let (last, parents) = path.split_last().unwrap();
+            let mut at = &mut copy;
+            for key in parents {
+                at = match at {
+                    Value::Object(m) => m.get_mut(key).unwrap(),
+                    Value::Array(a) => &mut a[key.parse::<usize>().unwrap()],
+                    _ => unreachable!(),
+                };
+            }
+            match (at, with) {
+                (Value::Object(m), None) => {
+                    m.remove(last);
+                }
+                (Value::Object(m), Some(v)) => {
+                    m.insert(last.clone(), v);
+                }
+                (Value::Array(a), with) => {
+                    a[last.parse::<usize>().unwrap()] = with.unwrap_or(Value::Null)
+                }
+                _ => unreachable!(),
+            }
+            copy
+        };
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    path.push(k.clone());
+                    out.push(replace(root, path, None));
+                    out.push(replace(root, path, Some(json!(7))));
+                    mutations(v, out, root, path);
+                    path.pop();
+                }
+            }
+            Value::Array(list) => {
+                for (i, v) in list.iter().enumerate() {
+                    path.push(i.to_string());
+                    mutations(v, out, root, path);
+                    path.pop();
+                }
+            }
+            Value::String(_) => out.push(replace(root, path, Some(json!("")))),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn no_vector_mutation_panics() {
+        let known = KnownLogs::embedded();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors");
+        let mut files = vec![
+            dir.join("bundles/conf-happy-path-v0.3.sigstore.json"),
+            dir.join("bundles/conf-happy-path-v0.1.sigstore.json"),
+            dir.join("bundles/conf-rekor2-happy-path.sigstore.json"),
+            dir.join("pep740/pypi_attestations-0.0.19.tar.gz.provenance"),
+            dir.join("pep740/gitlab_oidc_project-0.0.3.tar.gz.publish.attestation"),
+        ];
+        files.retain(|f| f.exists());
+        assert!(!files.is_empty());
+        for file in files {
+            let bytes = std::fs::read(&file).unwrap();
+            let value: Value = serde_json::from_slice(&bytes).unwrap();
+            let mut variants = Vec::new();
+            mutations(&value, &mut variants, &value, &mut Vec::new());
+            for variant in variants {
+                let _ = inspect(variant.to_string().as_bytes(), &known);
+            }
+            // Truncated anywhere.
+            for cut in (0..bytes.len()).step_by(97) {
+                let _ = inspect(&bytes[..cut], &known);
+            }
+        }
+        let cert = std::fs::read(dir.join("gitlab/gitlab-com-test-slsa-worker.crt")).unwrap();
+        let der = pem::parse(&cert).unwrap().contents().to_vec();
+        for i in (0..der.len()).step_by(7) {
+            let mut broken = der.clone();
+            broken[i] ^= 0xff;
+            let _ = inspect(&broken, &known);
+            let _ = inspect(&der[..i], &known);
+        }
     }
 
     #[test]
