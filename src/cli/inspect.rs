@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::OutputArgs;
+use super::OutputFormat;
 
 #[derive(Debug, Clone, Args)]
 #[command(
@@ -23,6 +23,7 @@ pub struct InspectArgs {
     #[arg(long, value_name = "FILE")]
     pub trusted_root: Option<PathBuf>,
 
-    #[command(flatten)]
-    pub output: OutputArgs,
+    /// Explanations as text, or as one JSON document on stdout
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
 }

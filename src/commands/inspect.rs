@@ -84,7 +84,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitStatus> {
                         ));
                     }
                 }
-                match args.output.output {
+                match args.output {
                     OutputFormat::Text => {
                         render(&mut text, &shown, &inspection, &inputs, &commands)?
                     }
@@ -111,7 +111,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitStatus> {
                 status = ExitStatus::Error;
                 let mut message = String::new();
                 crate::diagnostics::write_error_chain(&mut message, &err)?;
-                match args.output.output {
+                match args.output {
                     OutputFormat::Text => eprint!("{message}"),
                     OutputFormat::Json => {
                         eprint!("{message}");
@@ -126,7 +126,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitStatus> {
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match args.output.output {
+    match args.output {
         OutputFormat::Text => out.write_all(text.as_bytes())?,
         OutputFormat::Json => {
             let doc = json!({
