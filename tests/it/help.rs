@@ -24,9 +24,7 @@ fn every_help_text_matches_its_snapshot() {
     let mut paths = Vec::new();
     command_paths(&gl_sign::cli::Cli::command(), Vec::new(), &mut paths);
     assert!(paths.len() > 5, "found only {paths:?}");
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("../snapshots");
-    settings.set_prepend_module_to_snapshot(false);
+    let mut settings = crate::support::snapshot_settings();
     // The version is bumped by releases; the text around it is what matters.
     settings.add_filter(env!("CARGO_PKG_VERSION"), "[VERSION]");
     for path in paths {

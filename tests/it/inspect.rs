@@ -8,37 +8,9 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::support::pki::{sha256, GitLabClaims, TestSigstore};
-use crate::support::{assert_run, gl_sign, run, vectors, Run};
-
-/// The whole run as one text: what a reviewer sees in the snapshot.
-fn transcript(run: &Run) -> String {
-    format!(
-        "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        run.code, run.stdout, run.stderr
-    )
-}
-
-/// Snapshots live in tests/snapshots; temp dirs and the checkout are filtered.
-fn settings() -> insta::Settings {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("../snapshots");
-    settings.set_prepend_module_to_snapshot(false);
-    settings.add_filter(&regex_escape(env!("CARGO_MANIFEST_DIR")), "[REPO]");
-    settings.add_filter(r"/tmp/\.tmp[A-Za-z0-9]+", "[TEMP]");
-    settings
-}
-
-fn regex_escape(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-' {
-                c.to_string()
-            } else {
-                format!("\\{c}")
-            }
-        })
-        .collect()
-}
+use crate::support::{
+    assert_run, gl_sign, run, snapshot_settings as settings, transcript, vectors, Run,
+};
 
 /// Inspect `files` with the vectors directory as working directory, so the
 /// output names them as a user in that directory would.
