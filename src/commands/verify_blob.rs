@@ -17,7 +17,10 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
     let trust = TrustMaterial::load(&trust_source(&args.trust))?;
     // Kept alive for the whole run: lookups block on it from worker threads.
     let runtime = runtime()?;
-    let verifier = verifier(trust, policy, &args.rekor, &runtime)?;
+    let mut verifier = verifier(trust, policy, &args.rekor, &runtime)?;
+    if let Some(predicate_type) = &args.predicate_type {
+        verifier = verifier.with_predicate_type(predicate_type);
+    }
 
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let results = verifier.verify_all(&jobs, threads);
@@ -25,13 +28,28 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn jobs(args: &VerifyBlobArgs) -> Result<Vec<Job>, UsageError> {
-    let explicit = args.bundle.is_some() || args.signature.is_some() || args.certificate.is_some();
+    let explicit = args.bundle.is_some()
+        || args.signature.is_some()
+        || args.certificate.is_some()
+        || args.attestation.is_some();
     if explicit && args.files.len() > 1 {
         return Err(UsageError::new(format!(
             "--bundle, --signature and --certificate name the evidence for one file, but {} files were given",
             args.files.len()
         ))
         .with_hint("leave them out: each FILE is then checked against FILE.sigstore.json (or FILE.sig + FILE.crt)"));
+    }
+    if let Some(attestation) = &args.attestation {
+        return Ok(args
+            .files
+            .iter()
+            .map(|file| Job {
+                file: file.clone(),
+                evidence: EvidenceSource::Attestation {
+                    attestation: attestation.clone(),
+                },
+            })
+            .collect());
     }
     let evidence = match (&args.bundle, &args.signature, &args.certificate) {
         (Some(bundle), signature, certificate) => EvidenceSource::Bundle {
@@ -92,6 +110,7 @@ fn print_results(
                         "evidence": v.evidence.as_str(),
                         "log_index": v.log_index,
                         "signed_at": v.signed_at.map(|t| t.to_string()),
+                        "predicate_type": v.predicate_type,
                     })),
                 }
             }

@@ -21,6 +21,8 @@ pub enum EvidenceKind {
     CosignBundle,
     /// Detached `.sig` + `.crt`, with the log entry fetched from Rekor.
     DetachedWithLogEntry,
+    /// A PEP 740 attestation (pypi-attestations' JSON), as a DSSE bundle.
+    Pep740Attestation,
 }
 
 impl EvidenceKind {
@@ -29,6 +31,7 @@ impl EvidenceKind {
             EvidenceKind::SigstoreBundle => "sigstore-bundle",
             EvidenceKind::CosignBundle => "cosign-bundle",
             EvidenceKind::DetachedWithLogEntry => "detached+rekor",
+            EvidenceKind::Pep740Attestation => "pep740-attestation",
         }
     }
 }
