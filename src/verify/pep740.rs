@@ -316,6 +316,43 @@ mod tests {
     }
 
     #[test]
+    fn gitlab_publisher_needs_repository_and_config_at_commit_or_ref() {
+        let signer =
+            GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", None).unwrap();
+        let mut claims = FulcioCiClaims::default();
+        claims.source_repository_uri = Some("https://gitlab.com/g/p".into());
+        claims.source_repository_digest = Some("abc".into());
+        claims.source_repository_ref = Some("refs/tags/v1".into());
+        claims.build_config_uri =
+            Some("https://gitlab.com/g/p//.gitlab-ci.yml@refs/tags/v1".into());
+        check_gitlab_publisher(&signer, &claims).unwrap();
+        let mut at_commit = claims.clone();
+        at_commit.build_config_uri = Some("https://gitlab.com/g/p//.gitlab-ci.yml@abc".into());
+        check_gitlab_publisher(&signer, &at_commit).unwrap();
+        let mut other_file = claims.clone();
+        other_file.build_config_uri =
+            Some("https://gitlab.com/g/p//ci/other.yml@refs/tags/v1".into());
+        let err = check_gitlab_publisher(&signer, &other_file).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "expected build config URI (1.3.6.1.4.1.57264.1.18) https://gitlab.com/g/p//.gitlab-ci.yml@refs/tags/v1 or \
+             https://gitlab.com/g/p//.gitlab-ci.yml@abc, certificate has https://gitlab.com/g/p//ci/other.yml@refs/tags/v1"
+        );
+        let mut other_repo = claims.clone();
+        other_repo.source_repository_uri = Some("https://gitlab.com/g/q".into());
+        assert!(check_gitlab_publisher(&signer, &other_repo)
+            .unwrap_err()
+            .to_string()
+            .contains("source repository URI (1.3.6.1.4.1.57264.1.12) https://gitlab.com/g/p, certificate has https://gitlab.com/g/q"));
+        let mut no_digest = claims;
+        no_digest.source_repository_digest = None;
+        assert!(check_gitlab_publisher(&signer, &no_digest)
+            .unwrap_err()
+            .to_string()
+            .contains("source repository digest (1.3.6.1.4.1.57264.1.13) a value (PyPI requires it), certificate has no such extension"));
+    }
+
+    #[test]
     fn refuses_what_pypi_refuses() {
         let bytes = vector("gitlab_oidc_project-0.0.3.tar.gz.publish.attestation");
         let original: Value = serde_json::from_slice(&bytes).unwrap();

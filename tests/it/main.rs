@@ -6,6 +6,7 @@ mod support;
 mod build;
 mod cases;
 mod cli;
+mod dsse;
 mod e2e;
 mod forms;
 mod init;
