@@ -1,5 +1,6 @@
 //! clap types only. Commands turn these into settings; the library never sees them.
 
+mod attest;
 mod build;
 mod init;
 mod publish;
@@ -9,6 +10,7 @@ mod verify_blob;
 
 use clap::{Parser, Subcommand};
 
+pub use attest::{AttestArgs, PredicateArg};
 pub use build::BuildArgs;
 pub use init::InitArgs;
 pub use publish::{
@@ -42,4 +44,6 @@ pub enum Command {
     /// Verify files against Sigstore bundles or cosign signatures, offline by default.
     #[command(visible_alias = "verify")]
     VerifyBlob(VerifyBlobArgs),
+    /// Make PEP 740 attestations (publish, SLSA provenance) for dists, as PyPI accepts them.
+    Attest(AttestArgs),
 }

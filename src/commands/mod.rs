@@ -1,5 +1,6 @@
 //! One file per subcommand: turn arguments into settings, call the library, print.
 
+mod attest;
 mod build;
 mod consumer_verify;
 mod init;
@@ -22,5 +23,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             consumer_verify::run(args, &crate::ci::CiEnvironment::from_env())
         }
         Command::VerifyBlob(args) => verify_blob::run(args),
+        Command::Attest(args) => attest::run(args, &crate::ci::CiEnvironment::from_env()),
     }
 }

@@ -7,6 +7,7 @@
 //! against the trusted root and the token's identity: a Fulcio or Rekor that
 //! answers with something unverifiable is an error, not a signature.
 
+pub mod attest;
 mod fulcio;
 pub mod output;
 pub mod token;
