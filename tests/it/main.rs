@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod attest;
 mod build;
 mod cases;
 mod cli;
