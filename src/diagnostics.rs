@@ -90,6 +90,9 @@ pub fn hint_of(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::registry::consumer::ConsumerError>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::registry::provenance::ProvenanceError>() {
+        return e.hint();
+    }
     if let Some(e) = err.downcast_ref::<crate::pyproject::PyprojectError>() {
         return e.hint();
     }

@@ -105,6 +105,10 @@ pub struct ConsumerVerifyArgs {
     /// Keep the verified files in this directory
     #[arg(long, value_name = "DIR")]
     pub dest: Option<PathBuf>,
+    /// Verify each file's PEP 740 provenance from the index (its Integrity API) instead of
+    /// signatures from a generic registry
+    #[arg(long, conflicts_with_all = ["generic_url", "package"])]
+    pub provenance: bool,
     #[command(flatten)]
     pub identity: IdentityPolicyArgs,
     #[command(flatten)]

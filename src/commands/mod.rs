@@ -2,6 +2,7 @@
 
 mod attest;
 mod build;
+mod consumer_provenance;
 mod consumer_verify;
 mod init;
 mod progress;

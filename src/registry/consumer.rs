@@ -187,6 +187,23 @@ impl ReleaseFetcher {
         dir: &Path,
         version: &str,
     ) -> Result<Downloaded, ConsumerError> {
+        let (path, sha256) = self.download_file(file, dir).await?;
+        let evidence = self.evidence(&file.filename, version).await;
+        Ok(Downloaded {
+            filename: file.filename.clone(),
+            path,
+            sha256,
+            evidence,
+        })
+    }
+
+    /// Download `file` into `dir` as a partial file and check the index's
+    /// sha256; returns where it is and its digest.
+    pub async fn download_file(
+        &self,
+        file: &IndexFile,
+        dir: &Path,
+    ) -> Result<(PathBuf, [u8; 32]), ConsumerError> {
         let expected = file
             .sha256
             .clone()
@@ -243,13 +260,16 @@ impl ReleaseFetcher {
                 found: hex::encode(sha256),
             });
         }
-        let evidence = self.evidence(&file.filename, version).await;
-        Ok(Downloaded {
-            filename: file.filename.clone(),
-            path,
-            sha256,
-            evidence,
-        })
+        Ok((path, sha256))
+    }
+
+    /// The client and index of this fetcher, for other lookups on the index host.
+    pub fn index(&self) -> (&reqwest::Client, &Url, &Credential) {
+        (
+            &self.client,
+            &self.source.index_url,
+            &self.source.index_credential,
+        )
     }
 
     /// `FILE.sigstore.json`, else `FILE.sig` + `FILE.crt`, from the generic registry.
