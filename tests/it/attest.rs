@@ -446,3 +446,133 @@ fn pypi_attestations_accepts_every_attestation_gl_sign_writes() {
     );
     assert!(!ok, "pypi-attestations accepted a wrong identity:\n{text}");
 }
+
+/// The provenance PyPI's Integrity API serves for a file uploaded with `attestations`.
+fn provenance_of(attestations: &[Value], repository: &str) -> Value {
+    serde_json::json!({
+        "version": 1,
+        "attestation_bundles": [{
+            "publisher": {"kind": "GitLab", "repository": repository, "workflow_filepath": ".gitlab-ci.yml", "environment": null},
+            "attestations": attestations,
+        }],
+    })
+}
+
+#[test]
+fn consumer_verify_checks_every_file_against_its_provenance() {
+    use crate::support::provenance_index::ProvenanceIndex;
+    let s = setup(0);
+    let built = crate::support::dists::build(s.dir.path(), "demo-pkg", "1.0.0", "VALUE = 1\n");
+    let dists = vec![built.wheel.clone(), built.sdist.clone()];
+    assert_run(
+        &s.attest(
+            &dists,
+            &["--predicate", "publish", "--predicate", "slsa"],
+            true,
+        ),
+        0,
+        &[],
+    );
+    let index = ProvenanceIndex::start();
+    let mut provenance = Vec::new();
+    for dist in &dists {
+        let name = dist.file_name().unwrap().to_str().unwrap().to_string();
+        index.set_file(&name, std::fs::read(dist).unwrap());
+        let attestations = [".publish.attestation", ".slsa.attestation"]
+            .map(|suffix| read_json(&with_suffix(dist, suffix)));
+        let p = provenance_of(&attestations, "group/proj");
+        index.set_provenance(&name, Some(p.clone()));
+        provenance.push((name, attestations, p));
+    }
+    let wheel = provenance[0].0.clone();
+    let sdist = provenance[1].0.clone();
+    let consumer = |project: &str, extra: &[&str]| {
+        run(gl_sign()
+            .args([
+                "consumer-verify",
+                "demo-pkg==1.0.0",
+                "--provenance",
+                "--index-url",
+            ])
+            .arg(format!("{}/simple", index.url))
+            .arg("--trusted-root")
+            .arg(&s.trust.trusted_root)
+            .args([
+                "--gitlab-url",
+                s.stack.issuer_url(),
+                "--gitlab-project",
+                project,
+            ])
+            .args(extra))
+    };
+    let dest = s.dir.path().join("verified");
+    let ok = consumer("group/proj", &["--dest", dest.to_str().unwrap()]);
+    assert_run(
+        &ok,
+        0,
+        &[
+            &format!("OK {wheel} ({PUBLISH}, {SLSA})"),
+            &format!("OK {sdist} ({PUBLISH}, {SLSA})"),
+            "all verified with provenance",
+        ],
+    );
+    assert!(dest.join(&wheel).exists() && dest.join(&sdist).exists());
+
+    // The user expects another project: the recorded publisher is not it.
+    assert_run(
+        &consumer("group/other", &[]),
+        1,
+        &[&format!("FAILED {wheel}: {wheel} was published by GitLab group/proj (.gitlab-ci.yml), expected GitLab group/other (.gitlab-ci.yml)")],
+    );
+
+    // Provenance recorded for another project: refused even though the
+    // attestations themselves are genuine.
+    index.set_provenance(&wheel, Some(provenance_of(&provenance[0].1, "group/other")));
+    assert_run(
+        &consumer("group/proj", &[]),
+        1,
+        &[&format!(
+            "FAILED {wheel}: {wheel} was published by GitLab group/other"
+        )],
+    );
+
+    // The sdist's attestations served for the wheel: they name another file.
+    index.set_provenance(&wheel, Some(provenance[1].2.clone()));
+    assert_run(
+        &consumer("group/proj", &[]),
+        1,
+        &[&format!(
+            "FAILED {wheel}: expected a subject {wheel} (sha256 "
+        )],
+    );
+
+    // A file without provenance.
+    index.set_provenance(&wheel, Some(provenance[0].2.clone()));
+    index.set_provenance(&sdist, None);
+    let missing = consumer("group/proj", &[]);
+    assert_run(
+        &missing,
+        1,
+        &[
+            &format!("OK {wheel}"),
+            &format!("FAILED {sdist}: "),
+            "has no provenance for",
+            "hint: the file was uploaded without attestations",
+        ],
+    );
+
+    // A tampered dist whose index hash was changed to match: the attestation's digest does not.
+    index.set_provenance(&sdist, Some(provenance[1].2.clone()));
+    let mut bytes = std::fs::read(&built.wheel).unwrap();
+    bytes.extend_from_slice(b"tampered");
+    index.set_file(&wheel, bytes);
+    let tampered = consumer("group/proj", &[]);
+    assert_run(
+        &tampered,
+        1,
+        &[
+            &format!("FAILED {wheel}: expected a subject {wheel} (sha256 "),
+            &format!("OK {sdist}"),
+        ],
+    );
+}

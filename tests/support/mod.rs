@@ -6,6 +6,7 @@
 pub mod dists;
 pub mod gitlab_registry;
 pub mod pki;
+pub mod provenance_index;
 pub mod rekor;
 pub mod server;
 pub mod sigstore_stack;
