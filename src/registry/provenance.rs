@@ -254,7 +254,7 @@ mod tests {
         .unwrap();
         let provenance: Provenance = serde_json::from_slice(&bytes).unwrap();
         let file = "pypi_attestations-0.0.19.tar.gz";
-        assert_eq!(bundles(&provenance, file, None).unwrap().len(), 2);
+        assert_eq!(bundles(&provenance, file, None).unwrap().len(), 1);
         let gitlab = GitLabSigner::new(
             "https://gitlab.com",
             "trailofbits/pypi-attestations",
