@@ -93,6 +93,12 @@ pub fn hint_of(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::registry::provenance::ProvenanceError>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::verify::AttestationViolation>() {
+        return crate::verify::AttestationViolation::hint(e);
+    }
+    if let Some(e) = err.downcast_ref::<crate::verify::Pep740Error>() {
+        return Hint::hint(e);
+    }
     if let Some(e) = err.downcast_ref::<crate::pyproject::PyprojectError>() {
         return e.hint();
     }

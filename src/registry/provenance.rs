@@ -89,6 +89,12 @@ pub enum ProvenanceError {
     },
 }
 
+impl crate::diagnostics::Hint for ProvenanceError {
+    fn hint(&self) -> Option<String> {
+        ProvenanceError::hint(self)
+    }
+}
+
 impl ProvenanceError {
     /// A "no" about the file rather than a failure to find out.
     pub fn is_rejection(&self) -> bool {

@@ -152,6 +152,12 @@ pub enum AttestationViolation {
     Statement(#[source] StatementError),
 }
 
+impl crate::diagnostics::Hint for AttestationViolation {
+    fn hint(&self) -> Option<String> {
+        AttestationViolation::hint(self)
+    }
+}
+
 impl AttestationViolation {
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -175,7 +181,7 @@ pub fn check(statement: &Statement, expected: &Expected<'_>) -> Result<(), Attes
             found: statement.predicate_type.clone(),
         });
     };
-    if !types.iter().any(|t| *t == statement.predicate_type) {
+    if !types.contains(&statement.predicate_type) {
         return Err(AttestationViolation::PredicateType {
             expected: types.join(" or "),
             found: statement.predicate_type.clone(),

@@ -152,6 +152,9 @@ impl VerifyError {
         match self {
             VerifyError::Policy(violation) => violation.hint(),
             VerifyError::Attestation(violation) => violation.hint(),
+            VerifyError::MalformedAttestation { source, .. } => {
+                crate::diagnostics::Hint::hint(source)
+            }
             VerifyError::Sigstore { hint, .. } => hint.clone(),
             VerifyError::Malformed { source, .. } => source.hint(),
             VerifyError::NoEvidence { .. } => {

@@ -70,6 +70,22 @@ pub enum Pep740Error {
     Bundle(String),
 }
 
+impl crate::diagnostics::Hint for Pep740Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Pep740Error::IntegerAsNumber(_) | Pep740Error::Base64(_) => Some(
+                "the attestation was not written as protobuf JSON; make it again with gl-sign attest or pypi-attestations"
+                    .into(),
+            ),
+            Pep740Error::MissingEvidence(_) => Some(
+                "PyPI needs the log's signed entry timestamp and inclusion proof; a Rekor v2 entry has neither yet"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// Parse an attestation file.
 pub fn parse(bytes: &[u8]) -> Result<Attestation, Pep740Error> {
     let attestation: Attestation =

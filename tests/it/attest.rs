@@ -576,3 +576,15 @@ fn consumer_verify_checks_every_file_against_its_provenance() {
         ],
     );
 }
+
+#[test]
+fn transient_rekor_failures_are_retried() {
+    let s = setup(2);
+    s.stack.rekor().fail_next(2, 503);
+    let out = s.attest(&s.dists, &[], false);
+    assert_run(&out, 0, &[]);
+    assert_eq!(s.stack.rekor().injected_faults(), 2);
+    for d in &s.dists {
+        assert_run(&s.verify(d, &[]), 0, &["OK "]);
+    }
+}
