@@ -135,6 +135,18 @@ fn jobs(args: &AttestArgs) -> Result<Vec<AttestJob>, UsageError> {
         if !dist.is_file() {
             return Err(UsageError::new(format!("{} is not a file", dist.display())));
         }
+        // PyPI (and pypi-attestations) refuse a subject that is not a dist file name.
+        let name = dist
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if crate::registry::dist::name_and_version_from_filename(name).is_none() {
+            return Err(UsageError::new(format!(
+                "{} is not a wheel or sdist: expected NAME-VERSION-TAGS.whl, NAME-VERSION.tar.gz or .zip",
+                dist.display()
+            ))
+            .with_hint("PEP 740 attestations are for the dists uploaded to an index; sign other files with sign-blob"));
+        }
         for predicate in &predicates {
             let job = AttestJob::beside(dist, *predicate, args.output_dir.as_deref());
             if let Some(clash) = jobs.iter().find(|j| j.output == job.output) {

@@ -321,6 +321,16 @@ fn slsa_needs_the_ci_job_and_nothing_is_written_without_it() {
         ],
     );
     assert!(!with_suffix(&s.dists[0], ".slsa.attestation").exists());
+    let readme = s.dir.path().join("README.txt");
+    std::fs::write(&readme, "not a dist").unwrap();
+    assert_run(
+        &s.attest(&[readme], &[], false),
+        2,
+        &[
+            "README.txt is not a wheel or sdist",
+            "hint: PEP 740 attestations are for the dists",
+        ],
+    );
     assert_eq!(
         s.stack.fulcio().total_requests(),
         0,
