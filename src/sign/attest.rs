@@ -385,7 +385,9 @@ impl BlobSigner {
                     file: job.output.clone(),
                     source,
                 })?;
-                Ok((index, job, digest, json, verified.log_index, existed))
+                // Written here, so the files' syncs overlap; each write is atomic.
+                tokio::task::block_in_place(|| output::write_atomic(&job.output, &json))?;
+                Ok((index, job, digest, verified.log_index, existed))
             });
         }
         let mut logged = Vec::new();
@@ -398,11 +400,10 @@ impl BlobSigner {
                 }
             }
         }
-        // Write what verified even if another one failed: the re-run keeps it.
+        // What verified is written even if another one failed: the re-run keeps it.
         logged.sort_by_key(|(index, ..)| *index);
-        for (_, job, digest, json, log_index, existed) in logged {
+        for (_, job, digest, log_index, existed) in logged {
             reporter.logged(&job.output, log_index.unwrap_or_default(), existed);
-            output::write_atomic(&job.output, &json)?;
             done.push(Attested {
                 dist: job.dist,
                 predicate: job.predicate,
