@@ -27,3 +27,9 @@ for name, text in seeds.items():
 open(os.path.join(out, "a.sig.der"), "wb").write(base64.b64decode(b["messageSignature"]["signature"]))
 PY
 cargo +nightly fuzz run parse_inputs "$corpus" -- -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048
+
+# PEP 740 attestations and in-toto statements (verify::pep740, verify::attestation).
+corpus=corpus/parse_attestations
+mkdir -p "$corpus"
+cp ../tests/data/vectors/pep740/*.attestation "$corpus/"
+cargo +nightly fuzz run parse_attestations "$corpus" -- -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048

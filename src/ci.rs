@@ -30,6 +30,19 @@ const CI_VARIABLES: &[&str] = &[
     "CI_JOB_TOKEN",
     "CI_CONFIG_PATH",
     "CI_PIPELINE_IID",
+    // For SLSA provenance (`attest --predicate slsa`).
+    "CI_COMMIT_SHA",
+    "CI_JOB_ID",
+    "CI_JOB_NAME",
+    "CI_JOB_URL",
+    "CI_JOB_STARTED_AT",
+    "CI_PIPELINE_ID",
+    "CI_PIPELINE_URL",
+    "CI_PIPELINE_SOURCE",
+    "CI_RUNNER_ID",
+    "CI_RUNNER_DESCRIPTION",
+    "CI_RUNNER_VERSION",
+    "CI_RUNNER_EXECUTABLE_ARCH",
 ];
 
 impl CiEnvironment {

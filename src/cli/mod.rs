@@ -1,5 +1,6 @@
 //! clap types only. Commands turn these into settings; the library never sees them.
 
+mod attest;
 mod build;
 mod init;
 mod inspect;
@@ -11,6 +12,7 @@ mod verify_blob;
 
 use clap::{Parser, Subcommand};
 
+pub use attest::{AttestArgs, PredicateArg};
 pub use build::BuildArgs;
 pub use init::InitArgs;
 pub use inspect::InspectArgs;
@@ -50,6 +52,8 @@ pub enum Command {
     Trust(TrustCommandArgs),
     /// Explain a bundle, .sig/.crt, certificate, attestation, provenance or OIDC token (unverified).
     Inspect(InspectArgs),
+    /// Make PEP 740 attestations (publish, SLSA provenance) for dists, as PyPI accepts them.
+    Attest(AttestArgs),
 }
 
 #[cfg(test)]

@@ -39,6 +39,16 @@ pub struct VerifyBlobArgs {
     #[arg(long, value_name = "FILE")]
     pub certificate: Option<PathBuf>,
 
+    /// PEP 740 attestation (pypi-attestations JSON) for the one FILE [default: FILE.publish.attestation
+    /// when no other evidence is beside it]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bundle", "signature", "certificate"])]
+    pub attestation: Option<PathBuf>,
+
+    /// Accept a DSSE (in-toto) bundle as an attestation of this predicate type about FILE; its subject
+    /// must carry FILE's name and sha256 (cosign verify-blob-attestation --type)
+    #[arg(long = "type", value_name = "PREDICATE-URI")]
+    pub predicate_type: Option<String>,
+
     #[command(flatten)]
     pub identity: IdentityPolicyArgs,
 

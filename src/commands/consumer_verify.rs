@@ -20,6 +20,9 @@ use crate::http::{registry_client, HttpSettings};
 use crate::registry::consumer::{ReleaseFetcher, ReleaseSource};
 
 pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
+    if args.provenance {
+        return super::consumer_provenance::run(args, ci);
+    }
     let (name, version) = args
         .requirement
         .split_once("==")

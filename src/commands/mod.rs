@@ -1,6 +1,8 @@
 //! One file per subcommand: turn arguments into settings, call the library, print.
 
+mod attest;
 mod build;
+mod consumer_provenance;
 mod consumer_verify;
 mod init;
 mod inspect;
@@ -28,5 +30,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::VerifyBlob(args) => verify_blob::run(args),
         Command::Trust(args) => trust::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Attest(args) => attest::run(args, &crate::ci::CiEnvironment::from_env()),
     }
 }

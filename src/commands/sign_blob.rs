@@ -166,7 +166,7 @@ fn jobs(args: &SignBlobArgs) -> Result<Vec<SignJob>, UsageError> {
 
 /// The token from the flag or `$SIGSTORE_ID_TOKEN`: a JWT, or a file holding one.
 /// The value itself is never echoed, even when it is wrong.
-fn identity_token(value: Option<&str>) -> anyhow::Result<IdentityToken> {
+pub(super) fn identity_token(value: Option<&str>) -> anyhow::Result<IdentityToken> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Err(UsageError::new(
             "no identity token: pass --identity-token or set SIGSTORE_ID_TOKEN",

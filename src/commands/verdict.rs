@@ -39,6 +39,9 @@ impl VerdictPrinter {
                 if v.evidence == crate::verify::EvidenceKind::KeySignatureWithoutLog {
                     line.push_str(" (in no transparency log: --insecure-ignore-tlog)");
                 }
+                if let Some(predicate) = &v.predicate_type {
+                    line.push_str(&format!(", attestation {predicate}"));
+                }
                 if let Some(git_ref) = &v.git_ref {
                     line.push_str(&format!(" (ref {git_ref})"));
                 }
@@ -63,6 +66,7 @@ impl VerdictPrinter {
                     "log": v.log,
                     "signed_at": v.signed_at.map(|t| t.to_string()),
                     "trust_root": v.trust_root,
+                    "predicate_type": v.predicate_type,
                 }));
                 Ok(())
             }

@@ -30,7 +30,10 @@ pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
     let runtime = runtime()?;
     let timestamps = args.cosign.use_signed_timestamps == Some(true);
     let build = |material, policy| -> anyhow::Result<crate::verify::BlobVerifier> {
-        let v = verifier(material, policy, &args.rekor, &runtime)?;
+        let mut v = verifier(material, policy, &args.rekor, &runtime)?;
+        if let Some(predicate_type) = &args.predicate_type {
+            v = v.with_predicate_type(predicate_type);
+        }
         Ok(if timestamps {
             v.require_signed_timestamp()
         } else {
@@ -393,7 +396,10 @@ fn digest_needs_evidence(what: &str) -> anyhow::Error {
 }
 
 fn jobs(args: &VerifyBlobArgs, subjects: &[Subject]) -> anyhow::Result<Vec<Job>> {
-    let explicit = args.bundle.is_some() || args.signature.is_some() || args.certificate.is_some();
+    let explicit = args.bundle.is_some()
+        || args.signature.is_some()
+        || args.certificate.is_some()
+        || args.attestation.is_some();
     if !explicit && matches!(subjects, [Subject::Digest(_)]) {
         return Err(digest_needs_evidence(
             "--bundle FILE, or --signature FILE --certificate FILE",
@@ -408,6 +414,9 @@ fn jobs(args: &VerifyBlobArgs, subjects: &[Subject]) -> anyhow::Result<Vec<Job>>
         .into());
     }
     let evidence = match (&args.bundle, &args.signature, &args.certificate) {
+        _ if args.attestation.is_some() => EvidenceSource::Attestation {
+            attestation: args.attestation.clone().expect("checked above"),
+        },
         (Some(bundle), signature, certificate) => EvidenceSource::Bundle {
             bundle: bundle.clone(),
             signature: signature.clone(),
@@ -442,7 +451,6 @@ fn jobs(args: &VerifyBlobArgs, subjects: &[Subject]) -> anyhow::Result<Vec<Job>>
         .collect())
 }
 
-/// What a text verdict adds after "OK FILE" for managed-key signatures.
 fn print_results(
     labels: &[String],
     results: &[Result<Verified, VerifyError>],

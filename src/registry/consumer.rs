@@ -224,6 +224,26 @@ impl ReleaseFetcher {
         name: &str,
         version: &str,
     ) -> Result<Downloaded, ConsumerError> {
+        let (path, sha256) = self.download_file(file, dir, name, version).await?;
+        let evidence = self.evidence(&file.filename, version).await;
+        Ok(Downloaded {
+            filename: file.filename.clone(),
+            path,
+            sha256,
+            evidence,
+        })
+    }
+
+    /// Download `file` into `dir` as a partial file, check the index's sha256
+    /// and that the dist's own metadata names `name`==`version`; returns
+    /// where it is and its digest.
+    pub async fn download_file(
+        &self,
+        file: &IndexFile,
+        dir: &Path,
+        name: &str,
+        version: &str,
+    ) -> Result<(PathBuf, [u8; 32]), ConsumerError> {
         let expected = file
             .sha256
             .clone()
@@ -284,13 +304,16 @@ impl ReleaseFetcher {
             let _ = tokio::fs::remove_file(&path).await;
             return Err(e);
         }
-        let evidence = self.evidence(&file.filename, version).await;
-        Ok(Downloaded {
-            filename: file.filename.clone(),
-            path,
-            sha256,
-            evidence,
-        })
+        Ok((path, sha256))
+    }
+
+    /// The client and index of this fetcher, for other lookups on the index host.
+    pub fn index(&self) -> (&reqwest::Client, &Url, &Credential) {
+        (
+            &self.client,
+            &self.source.index_url,
+            &self.source.index_credential,
+        )
     }
 
     /// `FILE.sigstore.json`, else `FILE.sig` + `FILE.crt`, from the generic registry.

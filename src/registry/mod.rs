@@ -6,6 +6,7 @@ pub mod consumer;
 pub mod dist;
 pub mod generic;
 pub mod index;
+pub mod provenance;
 pub mod pypi;
 
 use std::path::Path;

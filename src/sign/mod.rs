@@ -13,6 +13,7 @@
 //! timestamp. The identity token goes to Fulcio only over https (or http to
 //! loopback), checked before any request.
 
+pub mod attest;
 mod fulcio;
 pub mod output;
 pub mod token;

@@ -27,6 +27,8 @@ pub enum EvidenceKind {
     KeySignatureWithLogEntry,
     /// Verified with `--key` and no transparency log (`--insecure-ignore-tlog`).
     KeySignatureWithoutLog,
+    /// A PEP 740 attestation (pypi-attestations' JSON), as a DSSE bundle.
+    Pep740Attestation,
 }
 
 impl EvidenceKind {
@@ -38,6 +40,7 @@ impl EvidenceKind {
             EvidenceKind::KeyBundle => "key-bundle",
             EvidenceKind::KeySignatureWithLogEntry => "key-signature+rekor",
             EvidenceKind::KeySignatureWithoutLog => "key-signature-without-tlog",
+            EvidenceKind::Pep740Attestation => "pep740-attestation",
         }
     }
 }

@@ -615,6 +615,7 @@ impl KeyVerifier {
             log: None,
             git_ref: None,
             trust_root: self.trust.describe(),
+            predicate_type: None,
             signed_at: None,
         })
     }
@@ -644,6 +645,7 @@ impl KeyVerifier {
                 .map(|log| log.base_url.clone()),
             git_ref: None,
             trust_root: self.trust.describe(),
+            predicate_type: None,
             signed_at,
         }
     }

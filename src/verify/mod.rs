@@ -5,10 +5,12 @@
 //! proof with a signed checkpoint, log entry consistency, signature), none is
 //! skipped, and a check that cannot be made is a failure.
 
+pub mod attestation;
 pub mod digest;
 pub mod evidence;
 pub mod input;
 pub mod key;
+pub mod pep740;
 pub mod policy;
 pub mod rekor;
 
@@ -20,10 +22,12 @@ use sigstore_types::{Bundle, Sha256Hash, SignatureContent};
 use sigstore_verify::{VerificationPolicy, Verifier};
 
 use crate::trust::{TrustError, TrustMaterial};
+pub use attestation::AttestationViolation;
 pub use digest::{DigestError, Sha256Digest};
 pub use evidence::EvidenceError;
 pub use input::{Detached, Evidence, EvidenceKind, InputError};
 pub use key::{KeyError, KeyEvidence, KeyJob, KeyVerifier, PublicKey, Subject};
+pub use pep740::Pep740Error;
 pub use policy::{Extension, IdentityPolicy, Matcher, PolicyViolation};
 pub use rekor::{RekorError, RekorLog};
 
@@ -43,8 +47,10 @@ pub enum EvidenceSource {
         certificate: PathBuf,
     },
     /// Look beside the file: `FILE.sigstore.json`, `FILE.sigstore`, else
-    /// `FILE.sig` + `FILE.crt`.
+    /// `FILE.sig` + `FILE.crt`, else `FILE.publish.attestation`.
     Beside,
+    /// A PEP 740 attestation (pypi-attestations' JSON) for the file.
+    Attestation { attestation: PathBuf },
 }
 
 /// One file to verify.
@@ -72,6 +78,8 @@ pub struct Verified {
     pub trust_root: String,
     /// The earliest authenticated signing time (SET integrated time or TSA).
     pub signed_at: Option<jiff::Timestamp>,
+    /// For an attestation: the in-toto predicate type it was accepted as.
+    pub predicate_type: Option<String>,
 }
 
 /// Why a file did not verify.
@@ -80,6 +88,8 @@ pub enum VerifyError {
     // The answer is "no" (exit 1).
     #[error(transparent)]
     Policy(#[from] PolicyViolation),
+    #[error(transparent)]
+    Attestation(#[from] AttestationViolation),
     #[error("expected sha256 {expected} (from the bundle), file has {found}")]
     DigestMismatch { expected: String, found: String },
     #[error("the transparency log entry is for another file: expected sha256 {expected} (from the log entry), file has {found}")]
@@ -130,6 +140,12 @@ pub enum VerifyError {
         #[source]
         source: InputError,
     },
+    #[error("{} is not a valid PEP 740 attestation", path.display())]
+    MalformedAttestation {
+        path: PathBuf,
+        #[source]
+        source: Pep740Error,
+    },
     #[error("no signature found for {}: looked for {}", file.display(), looked_for.join(", "))]
     NoEvidence {
         file: PathBuf,
@@ -160,6 +176,7 @@ impl VerifyError {
             self,
             VerifyError::Policy(_)
                 | VerifyError::Evidence { .. }
+                | VerifyError::Attestation(_)
                 | VerifyError::DigestMismatch { .. }
                 | VerifyError::LoggedDigestMismatch { .. }
                 | VerifyError::Sigstore { .. }
@@ -198,6 +215,10 @@ impl VerifyError {
     pub fn hint(&self) -> Option<String> {
         match self {
             VerifyError::Policy(violation) => violation.hint(),
+            VerifyError::Attestation(violation) => violation.hint(),
+            VerifyError::MalformedAttestation { source, .. } => {
+                crate::diagnostics::Hint::hint(source)
+            }
             VerifyError::Sigstore { hint, .. } => hint.clone(),
             VerifyError::Malformed { source, .. } => source.hint(),
             VerifyError::NoEvidence { .. } => {
@@ -241,6 +262,8 @@ pub struct BlobVerifier {
     offline: bool,
     lookup: Option<(RekorLog, tokio::runtime::Handle)>,
     require_timestamp: bool,
+    /// Predicate types a DSSE (in-toto) bundle may attest; `None` refuses them.
+    predicate_types: Option<Vec<String>>,
 }
 
 impl BlobVerifier {
@@ -256,6 +279,7 @@ impl BlobVerifier {
             offline: false,
             lookup: None,
             require_timestamp: false,
+            predicate_types: None,
         })
     }
 
@@ -263,6 +287,15 @@ impl BlobVerifier {
     /// timestamp a bundle carries is verified either way).
     pub fn require_signed_timestamp(mut self) -> Self {
         self.require_timestamp = true;
+        self
+    }
+
+    /// Accept DSSE (in-toto) bundles that attest `predicate_type` about the
+    /// file (cosign's `verify-blob-attestation --type`).
+    pub fn with_predicate_type(mut self, predicate_type: impl Into<String>) -> Self {
+        self.predicate_types
+            .get_or_insert_with(Vec::new)
+            .push(predicate_type.into());
         self
     }
 
@@ -309,7 +342,23 @@ impl BlobVerifier {
         // Hash once, streaming, in constant memory; the digest serves the
         // signature check, the log lookup and the messages.
         let digest = hash_file(&job.file)?;
-        self.verify_evidence(evidence, *digest.as_bytes())
+        let name = job.file.file_name().and_then(|n| n.to_str());
+        self.verify_evidence_named(evidence, *digest.as_bytes(), name)
+    }
+
+    /// Like [`Self::verify_evidence`], for a file whose name an attestation's
+    /// subject must carry.
+    pub fn verify_evidence_named(
+        &self,
+        evidence: Evidence,
+        sha256: [u8; 32],
+        name: Option<&str>,
+    ) -> Result<Verified, VerifyError> {
+        if let Evidence::Bundle { bundle, kind } = &evidence {
+            let digest = Sha256Hash::from(sha256);
+            return self.verify_bundle_named(bundle, *kind, &digest, name);
+        }
+        self.verify_evidence(evidence, sha256)
     }
 
     /// Verify already-parsed evidence for a file whose sha256 is known.
@@ -361,6 +410,19 @@ impl BlobVerifier {
         kind: EvidenceKind,
         digest: &Sha256Hash,
     ) -> Result<Verified, VerifyError> {
+        self.verify_bundle_named(bundle, kind, digest, None)
+    }
+
+    fn verify_bundle_named(
+        &self,
+        bundle: &Bundle,
+        kind: EvidenceKind,
+        digest: &Sha256Hash,
+        name: Option<&str>,
+    ) -> Result<Verified, VerifyError> {
+        // An attestation is checked for what it states before its signature:
+        // either failing rejects, and the statement is only read, not trusted.
+        let predicate_type = self.check_statement(bundle, kind, digest, name)?;
         // Evidence sigstore-verify would let pass unverified is refused first.
         evidence::check_structure(bundle, &self.trust.root).map_err(|e| self.refuse(e))?;
         if self.require_timestamp && !has_signed_timestamp(bundle) {
@@ -393,6 +455,9 @@ impl BlobVerifier {
         })?;
         self.policy
             .check(identity.as_deref(), result.issuer(), &certificate.ci_claims)?;
+        if let (EvidenceKind::Pep740Attestation, Some(signer)) = (kind, &self.policy.gitlab) {
+            pep740::check_gitlab_publisher(signer, &certificate.ci_claims)?;
+        }
         // check_structure admitted exactly one entry: it is the proof.
         let entry = bundle.verification_material.tlog_entries.first();
         Ok(Verified {
@@ -407,6 +472,7 @@ impl BlobVerifier {
             git_ref: certificate.ci_claims.source_repository_ref.clone(),
             trust_root: self.trust.describe(),
             signed_at: result.verified_timestamps().iter().min().copied(),
+            predicate_type,
         })
     }
 
@@ -424,6 +490,59 @@ impl BlobVerifier {
             _ => None,
         };
         VerifyError::Evidence { source, hint }
+    }
+
+    /// A DSSE bundle is an attestation: refused unless one was asked for (or it
+    /// is a PEP 740 attestation), then its statement must name the predicate
+    /// type and one subject with this file's digest and name.
+    fn check_statement(
+        &self,
+        bundle: &Bundle,
+        kind: EvidenceKind,
+        digest: &Sha256Hash,
+        name: Option<&str>,
+    ) -> Result<Option<String>, VerifyError> {
+        let pep740 = kind == EvidenceKind::Pep740Attestation;
+        let SignatureContent::DsseEnvelope(envelope) = &bundle.content else {
+            return match &self.predicate_types {
+                Some(types) => Err(AttestationViolation::NotAnAttestation {
+                    expected: types.join(" or "),
+                }
+                .into()),
+                None => Ok(None),
+            };
+        };
+        let statement =
+            attestation::parse_statement(&envelope.payload_type, envelope.payload.as_bytes())
+                .map_err(AttestationViolation::Statement)?;
+        let supported: Vec<String> = pep740::SUPPORTED_PREDICATE_TYPES
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        if pep740 && !supported.contains(&statement.predicate_type) {
+            return Err(AttestationViolation::PredicateType {
+                expected: supported.join(" or "),
+                found: statement.predicate_type,
+            }
+            .into());
+        }
+        let types = match (&self.predicate_types, pep740) {
+            (Some(types), _) => Some(types.as_slice()),
+            (None, true) => Some(supported.as_slice()),
+            (None, false) => None,
+        };
+        attestation::check(
+            &statement,
+            &attestation::Expected {
+                predicate_types: types,
+                name,
+                sha256: digest.as_bytes(),
+            },
+        )?;
+        if pep740 {
+            pep740::check_subject(&statement)?;
+        }
+        Ok(Some(statement.predicate_type))
     }
 
     fn lists_logs_of(&self, bundle: &Bundle) -> bool {
@@ -625,6 +744,20 @@ pub fn load_evidence(job: &Job) -> Result<Evidence, VerifyError> {
             }
             Ok(evidence)
         }
+        EvidenceSource::Attestation { attestation } => {
+            let malformed = |source| VerifyError::MalformedAttestation {
+                path: attestation.clone(),
+                source,
+            };
+            let bytes = read("attestation", attestation)?;
+            let bundle = pep740::parse(&bytes)
+                .and_then(|a| a.to_bundle())
+                .map_err(malformed)?;
+            Ok(Evidence::Bundle {
+                bundle: Box::new(bundle),
+                kind: EvidenceKind::Pep740Attestation,
+            })
+        }
         EvidenceSource::Detached {
             signature,
             certificate,
@@ -665,12 +798,24 @@ pub fn load_evidence(job: &Job) -> Result<Evidence, VerifyError> {
                     evidence: source,
                 });
             }
+            let attestation = beside(".publish.attestation");
+            if attestation.exists() {
+                return load_evidence(&Job {
+                    file: job.file.clone(),
+                    evidence: EvidenceSource::Attestation { attestation },
+                });
+            }
             Err(VerifyError::NoEvidence {
                 file: job.file.clone(),
-                looked_for: [".sigstore.json", ".sigstore", ".sig + .crt"]
-                    .iter()
-                    .map(|s| format!("{}{s}", job.file.display()))
-                    .collect(),
+                looked_for: [
+                    ".sigstore.json",
+                    ".sigstore",
+                    ".sig + .crt",
+                    ".publish.attestation",
+                ]
+                .iter()
+                .map(|s| format!("{}{s}", job.file.display()))
+                .collect(),
             })
         }
     }

@@ -3,9 +3,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod attest;
 mod build;
 mod cases;
 mod cli;
+mod dsse;
 mod e2e;
 mod first_run;
 mod forms;

@@ -6,6 +6,7 @@
 pub mod dists;
 pub mod gitlab_registry;
 pub mod pki;
+pub mod provenance_index;
 pub mod rekor;
 pub mod rekor_v2;
 pub mod server;
@@ -40,6 +41,18 @@ pub fn gl_sign() -> Command {
         "CI_JOB_TOKEN",
         "CI_CONFIG_PATH",
         "CI_PIPELINE_IID",
+        "CI_COMMIT_SHA",
+        "CI_JOB_ID",
+        "CI_JOB_NAME",
+        "CI_JOB_URL",
+        "CI_JOB_STARTED_AT",
+        "CI_PIPELINE_ID",
+        "CI_PIPELINE_URL",
+        "CI_PIPELINE_SOURCE",
+        "CI_RUNNER_ID",
+        "CI_RUNNER_DESCRIPTION",
+        "CI_RUNNER_VERSION",
+        "CI_RUNNER_EXECUTABLE_ARCH",
         "GL_SIGN_TOKEN",
         "GL_SIGN_USERNAME",
         "GL_SIGN_PASSWORD",
