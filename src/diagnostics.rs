@@ -84,6 +84,15 @@ pub fn hint_of(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::registry::pypi::PublishError>() {
         return e.hint();
     }
+    if let Some(e) =
+        err.downcast_ref::<crate::registry::trusted_publishing::TrustedPublishingError>()
+    {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::registry::trusted_publishing::AttestationFileError>()
+    {
+        return e.hint();
+    }
     if let Some(e) = err.downcast_ref::<crate::registry::generic::GenericError>() {
         return e.hint();
     }

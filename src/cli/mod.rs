@@ -15,6 +15,7 @@ pub use publish::{
     ConsumerVerifyArgs, PublishArgs, PublishGenericArgs, PublishPypiArgs, PublishTarget,
     RegistryArgs,
 };
+pub use publish::{PypiRepository, TrustedPublishingMode};
 pub use shared::{IdentityPolicyArgs, OutputArgs, OutputFormat, RekorLookupArgs, TrustArgs};
 pub use sign_blob::SignBlobArgs;
 pub use verify_blob::VerifyBlobArgs;

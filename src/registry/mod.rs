@@ -7,6 +7,7 @@ pub mod dist;
 pub mod generic;
 pub mod index;
 pub mod pypi;
+pub mod trusted_publishing;
 
 use std::path::Path;
 use std::sync::Arc;
