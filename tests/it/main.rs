@@ -16,3 +16,4 @@ mod sign;
 mod sign_stack;
 mod stack_selftest;
 mod tamper;
+mod trusted_publishing;

@@ -6,6 +6,7 @@
 pub mod dists;
 pub mod gitlab_registry;
 pub mod pki;
+pub mod pypi;
 pub mod rekor;
 pub mod server;
 pub mod sigstore_stack;
