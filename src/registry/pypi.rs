@@ -251,6 +251,15 @@ impl PypiPublisher {
         if duplicate {
             return if self.already_published(dist, sha256).await? {
                 Ok(Uploaded::AlreadyPresent)
+            } else if self.index_root.is_some() {
+                // Warehouse also refuses the same bytes under another name
+                // (and reused names of deleted files): its words say which.
+                Err(TransferError::Refused {
+                    url: shown,
+                    status: status.as_u16(),
+                    message,
+                }
+                .into())
             } else {
                 Err(PublishError::DuplicateNotListed {
                     file: dist.filename.clone(),

@@ -352,8 +352,18 @@ fn a_different_file_under_a_published_name_is_an_error() {
             "but the local file has",
         ],
     );
-    // Straight to the upload (as after a race): PyPI's own 400 decides.
-    let _ = f.dir.path();
+    // The same bytes under another file name: the index does not list that
+    // name, so the upload goes out and PyPI's 400 reason is shown as is.
+    let renamed = other.path().join("demo_pkg-1.0.0-py2.py3-none-any.whl");
+    std::fs::copy(&f.wheel, &renamed).unwrap();
+    let token = f.pypi.id_token_for(&job(), None);
+    let r = f.publish(&token, &[], &[&renamed]);
+    assert_run(
+        &r,
+        2,
+        &["answered 400: File already exists ('demo_pkg-1.0.0-py2.py3-none-any.whl', with blake2_256 hash '",
+          "See https://pypi.org/help/#file-name-reuse for more information."],
+    );
 }
 
 #[test]
@@ -380,6 +390,83 @@ fn an_upload_to_a_project_the_publisher_does_not_own_shows_the_reason_as_is() {
         2,
         &["answered 400: Non-user identities cannot create new projects."],
     );
+}
+
+#[test]
+fn explicit_credentials_win_in_auto_mode_and_attestations_need_trusted_publishing() {
+    let mut f = fixture(PublisherConfig::new(PROJECT_PATH, PACKAGE));
+    let wheel = f.wheel.clone();
+    // No verifier is configured, and the fake refuses attestations from a
+    // token that is not trusted publishing: they must not be sent.
+    f.attest(&wheel, &job(), PUBLISH_V1, "publish");
+    let api_token = f.pypi.add_api_token(PACKAGE);
+    let id_token = f.pypi.id_token_for(&job(), None);
+    let r = f.publish(&id_token, &["--token", &api_token], &[&wheel]);
+    assert_run(&r, 0, &["uploaded"]);
+    assert!(!r.all().contains(&api_token));
+    assert!(!r.all().contains("attestation"), "{}", r.all());
+    assert_eq!(f.pypi.count("GET /_/oidc/audience"), 0);
+    assert_eq!(f.pypi.count("POST /_/oidc/mint-token"), 0);
+    assert!(f.pypi.files()[0].provenance.is_none());
+    // always + --token is a contradiction.
+    let r = f.publish(
+        &id_token,
+        &["--token", &api_token, "--trusted-publishing", "always"],
+        &[&wheel],
+    );
+    assert_run(
+        &r,
+        2,
+        &["--trusted-publishing always cannot be combined with --token"],
+    );
+}
+
+#[test]
+fn an_index_with_trusted_publishing_disabled() {
+    let f = fixture(PublisherConfig::new(PROJECT_PATH, PACKAGE));
+    f.pypi.disable_trusted_publishing();
+    let token = f.pypi.id_token_for(&job(), None);
+    let r = f.publish(&token, &["--trusted-publishing", "always"], &[&f.wheel]);
+    assert_run(
+        &r,
+        2,
+        &["Trusted publishing functionality not enabled (403)"],
+    );
+    // auto falls back to no credentials, which PyPI refuses.
+    let r = f.publish(&token, &[], &[&f.wheel]);
+    assert_run(
+        &r,
+        2,
+        &[
+            "note: not using trusted publishing",
+            "refused no credentials (403)",
+        ],
+    );
+    assert_eq!(f.pypi.count("POST /_/oidc/mint-token"), 0);
+}
+
+#[test]
+fn public_index_names_and_their_conflicts() {
+    let r = run(gl_sign().args([
+        "publish",
+        "pypi",
+        "--repository",
+        "testpypi",
+        "--repository-url",
+        "https://example.test/legacy/",
+        "x.whl",
+    ]));
+    assert_run(&r, 2, &["cannot be used with"]);
+    let r = run(gl_sign().args(["publish", "pypi", "--repository", "warehouse", "x.whl"]));
+    assert_run(&r, 2, &["possible values: pypi, testpypi"]);
+    let r = run(gl_sign().args([
+        "publish",
+        "pypi",
+        "--trusted-publishing",
+        "sometimes",
+        "x.whl",
+    ]));
+    assert_run(&r, 2, &["possible values: auto, always, never"]);
 }
 
 /// twine upload --attestations and uv publish send the same attestation

@@ -327,7 +327,9 @@ impl PublisherConfig {
 }
 
 struct Minted {
-    publisher: usize,
+    /// None: a user's project-scoped API token (no trusted publisher).
+    publisher: Option<usize>,
+    projects: Vec<String>,
     expires: i64,
 }
 
@@ -516,6 +518,29 @@ impl LocalPypi {
     /// A token with the right `kid` but signed by another key.
     pub fn forged_token(&self, claims: &Value) -> String {
         RsaIssuer::new(&self.issuer.kid).sign(claims)
+    }
+
+    /// A user's API token scoped to `project` (not trusted publishing).
+    pub fn add_api_token(&self, project: &str) -> String {
+        let token = format!("pypi-user-{}", random_hex(16));
+        let mut s = self.state.lock().unwrap();
+        s.projects
+            .entry(normalize(project))
+            .or_insert_with(|| project.to_string());
+        s.tokens.insert(
+            token.clone(),
+            Minted {
+                publisher: None,
+                projects: vec![project.to_string()],
+                expires: now() + 86400,
+            },
+        );
+        token
+    }
+
+    /// Switch trusted publishing off (warehouse's admin flag).
+    pub fn disable_trusted_publishing(&self) {
+        self.state.lock().unwrap().tp_enabled = false;
     }
 
     /// Let every minted PyPI token expire.
@@ -786,8 +811,15 @@ async fn mint_route(State(state): State<Shared>, body: Bytes) -> Response {
     }
     let minted = format!("pypi-{}", B64URL.encode(random_hex(32)));
     let expires = now() + TOKEN_LIFETIME;
-    s.tokens
-        .insert(minted.clone(), Minted { publisher, expires });
+    let projects = s.publishers[publisher].projects.clone();
+    s.tokens.insert(
+        minted.clone(),
+        Minted {
+            publisher: Some(publisher),
+            projects,
+            expires,
+        },
+    );
     json_response(
         StatusCode::OK,
         json!({ "success": true, "token": minted, "expires": expires }),
@@ -1063,10 +1095,14 @@ async fn upload_route(State(state): State<Shared>, headers: HeaderMap, body: Byt
             "Username/Password authentication is no longer supported. Migrate to API Tokens or Trusted Publishers instead. See https://pypi.org/help/#apitoken and https://pypi.org/help/#trusted-publishers",
         );
     }
-    let (publisher, expires) = {
+    let (publisher, projects, expires) = {
         let s = state.lock().unwrap();
         match s.tokens.get(password) {
-            Some(m) => (s.publishers[m.publisher].clone(), m.expires),
+            Some(m) => (
+                m.publisher.map(|i| s.publishers[i].clone()),
+                m.projects.clone(),
+                m.expires,
+            ),
             None => return forklift_error(StatusCode::FORBIDDEN, INVALID_AUTH),
         }
     };
@@ -1116,10 +1152,15 @@ async fn upload_route(State(state): State<Shared>, headers: HeaderMap, body: Byt
             "Non-user identities cannot create new projects. This was probably caused by successfully using a pending publisher but specifying the project name incorrectly (either in the publisher or in your project's metadata). Please ensure that both match. See: https://docs.pypi.org/trusted-publishers/troubleshooting/",
         );
     }
-    if !publisher.projects.iter().any(|p| normalize(p) == project) {
+    if !projects.iter().any(|p| normalize(p) == project) {
+        let scope = if publisher.is_some() {
+            format!("OIDC scoped token is not valid for project '{name}'")
+        } else {
+            format!("project-scoped token is not valid for project: '{name}'")
+        };
         return forklift_error(
             StatusCode::FORBIDDEN,
-            &format!("Invalid API Token: OIDC scoped token is not valid for project '{name}'"),
+            &format!("Invalid API Token: {scope}"),
         );
     }
     if expires <= now() {
@@ -1165,8 +1206,15 @@ async fn upload_route(State(state): State<Shared>, headers: HeaderMap, body: Byt
     }
     let provenance = match text("attestations") {
         None => None,
+        Some(_) if publisher.is_none() => {
+            return forklift_error(
+                StatusCode::BAD_REQUEST,
+                "Invalid attestations supplied during upload: Attestations are only supported when using Trusted Publishing",
+            )
+        }
         Some(raw) => {
-            match verify_attestations(&state, &publisher, &raw, &filename, &content.data) {
+            let publisher = publisher.as_ref().expect("checked above");
+            match verify_attestations(&state, publisher, &raw, &filename, &content.data) {
                 Ok(p) => Some(p),
                 Err(msg) => {
                     return forklift_error(
