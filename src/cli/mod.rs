@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 pub use build::BuildArgs;
 pub use init::InitArgs;
+pub use init::PublishTo as InitPublishTo;
 pub use publish::{
     ConsumerVerifyArgs, PublishArgs, PublishGenericArgs, PublishPypiArgs, PublishTarget,
     RegistryArgs,

@@ -566,3 +566,83 @@ fn mint(pypi: &LocalPypi, id_token: &str) -> String {
         v["token"].as_str().expect("minted").to_string()
     })
 }
+
+#[test]
+fn init_publish_to_pypi_writes_a_trusted_publishing_pipeline_and_prints_the_publisher() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(".gitlab-ci.yml");
+    let r = run(gl_sign()
+        .env("CI_PROJECT_PATH", "mygroup/sub/myproj")
+        .args([
+            "init",
+            "--publish-to",
+            "testpypi",
+            "--package-name",
+            PACKAGE,
+        ])
+        .arg("--output")
+        .arg(&out));
+    assert_run(
+        &r,
+        0,
+        &[
+            "Add this trusted publisher on https://test.pypi.org",
+            "Namespace:                     mygroup/sub",
+            "Project name:                  myproj",
+            "Top-level pipeline file path:  .gitlab-ci.yml",
+            "Environment name:              testpypi",
+        ],
+    );
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let publish = &doc["publish"];
+    assert_eq!(publish["id_tokens"]["TESTPYPI_ID_TOKEN"]["aud"], "testpypi");
+    assert_eq!(publish["environment"]["name"], "testpypi");
+    assert_eq!(publish["rules"][0]["if"], "$CI_COMMIT_TAG");
+    let script: Vec<&str> = publish["script"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        script,
+        ["gl-sign publish pypi --repository testpypi --trusted-publishing always dist/*.whl dist/*.tar.gz"]
+    );
+    // The default stays today's GitLab pipeline, with nothing printed to add on PyPI.
+    let plain = dir.path().join("plain.yml");
+    let r = run(gl_sign()
+        .args(["init", "--package-name", PACKAGE, "--output"])
+        .arg(&plain));
+    assert_run(&r, 0, &[]);
+    assert!(!r.all().contains("trusted publisher"));
+    let text = std::fs::read_to_string(&plain).unwrap();
+    assert!(!text.contains("ID_TOKEN:\n      aud: pypi") && !text.contains("gl-sign attest"));
+    // GitLab's own schema accepts the PyPI pipelines (check-jsonschema, in CI).
+    let Some(bin) = venv_with("check_jsonschema", "check-jsonschema") else {
+        return;
+    };
+    let pypi = dir.path().join("pypi.yml");
+    run(gl_sign()
+        .args([
+            "init",
+            "--publish-to",
+            "pypi",
+            "--package-name",
+            PACKAGE,
+            "--output",
+        ])
+        .arg(&pypi));
+    let check = Command::new(bin.join("check-jsonschema"))
+        .args(["--builtin-schema", "vendor.gitlab-ci"])
+        .arg(&out)
+        .arg(&pypi)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "check-jsonschema:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
