@@ -293,8 +293,12 @@ fn trusted_publishing(
             )
             .into())
         }
+        // The CI default is this project's GitLab registry, which has no
+        // trusted publishing: auto never asks it (jobs may hold other ID tokens).
         TrustedPublishingMode::Auto
-            if explicit || (args.identity_token.is_none() && env_tokens.is_empty()) =>
+            if explicit
+                || (args.repository.is_none() && args.repository_url.is_none())
+                || (args.identity_token.is_none() && env_tokens.is_empty()) =>
         {
             return Ok(None)
         }

@@ -240,13 +240,75 @@ fn a_refused_exchange_prints_claims_and_publisher_settings_never_the_token() {
     assert_eq!(f.pypi.count("POST /legacy/"), 0, "nothing uploaded");
 }
 
+/// The claim checks of warehouse's GitLab publisher, as gl-sign shows them.
+#[test]
+fn the_local_pypi_checks_claims_as_warehouse_does() {
+    let f = fixture(PublisherConfig::new(PROJECT_PATH, PACKAGE).environment("pypi"));
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut claims = crate::support::pypi::gitlab_id_token_claims(&job(), "pypi", Some("pypi"));
+        edit(&mut claims);
+        f.pypi.id_token(&claims)
+    };
+    let cases: [(&dyn Fn(&mut Value), &str); 6] = [
+        (
+            &|c| {
+                c.as_object_mut().unwrap().remove("sha");
+            },
+            "(Missing claim 'sha')",
+        ),
+        (
+            &|c| c["environment"] = "staging".into(),
+            "(Publisher with matching claims was not found)",
+        ),
+        (
+            &|c| c["ci_config_ref_uri"] = "gitlab.com/mygroup/myproj//ci/other.yml@refs/tags/v1.0.0".into(),
+            "(Publisher with matching claims was not found)",
+        ),
+        (
+            &|c| c["ci_config_ref_uri"] = "gitlab.com/mygroup/myproj//ci.json@refs/tags/v1.0.0".into(),
+            "(Could not extract workflow filename from OIDC claims)",
+        ),
+        (
+            &|c| c["ci_config_ref_uri"] = "gitlab.com/mygroup/myproj//.gitlab-ci.yml@refs/heads/main".into(),
+            "(The ci_config_ref_uri claim does not match, expecting one of [\"gitlab.com/mygroup/myproj//.gitlab-ci.yml@refs/tags/v1.0.0\"",
+        ),
+        (
+            &|c| c["sub"] = "project_path:mygroup/other:ref_type:tag:ref:v1.0.0".into(),
+            "(Check failed for required claim 'sub')",
+        ),
+    ];
+    for (edit, message) in cases {
+        let r = f.publish(&with(edit), &[], &[&f.wheel]);
+        assert_run(
+            &r,
+            2,
+            &[
+                "invalid-publisher: valid token, but no corresponding publisher ",
+                message,
+            ],
+        );
+    }
+    // Namespace and project match case-insensitively, as on warehouse.
+    let token = with(&|c| c["project_path"] = "MyGroup/MyProj".into());
+    let r = f.publish(&token, &[], &[&f.wheel]);
+    assert_run(&r, 0, &["uploaded"]);
+}
+
 #[test]
 fn a_reused_id_token_is_refused() {
     let f = fixture(PublisherConfig::new(PROJECT_PATH, PACKAGE));
     let token = f.pypi.id_token_for(&job(), None);
     let r = f.publish(&token, &["--no-attestations"], &[&f.wheel]);
     assert_run(&r, 0, &["uploaded"]);
-    let r = f.publish(&token, &[], &[&f.sdist]);
+    // The same token again, this time from a file given with --identity-token.
+    let file = f.dir.path().join("id-token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let r = f.publish(
+        "unused",
+        &["--identity-token", file.to_str().unwrap()],
+        &[&f.sdist],
+    );
+    assert!(!r.all().contains(&token));
     assert_run(
         &r,
         2,
