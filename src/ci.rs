@@ -29,6 +29,7 @@ const CI_VARIABLES: &[&str] = &[
     "CI_COMMIT_REF_NAME",
     "CI_JOB_TOKEN",
     "CI_CONFIG_PATH",
+    "CI_PIPELINE_IID",
 ];
 
 impl CiEnvironment {
@@ -94,6 +95,35 @@ impl std::fmt::Debug for CiEnvironment {
     }
 }
 
+/// The PEP 440 development version of a pipeline that is not a tag pipeline:
+/// the next version after `base` (the last release tag, else the pyproject's own
+/// version, else `0.0.0`), `.dev<pipeline IID>`. It sorts after `base` and
+/// before the release it leads to: `1.2.3` → `1.2.4.dev57`, `1.3.0rc1` →
+/// `1.3.0rc2.dev57`. GitLab gives no "last tag" variable, so the caller finds it.
+pub fn development_version(
+    base: Option<&pep440_rs::Version>,
+    pipeline_iid: u64,
+) -> pep440_rs::Version {
+    use pep440_rs::{Prerelease, Version};
+    let base = base.cloned().unwrap_or_else(|| Version::new([0, 0, 0]));
+    let base = base.without_local();
+    let next = match base.pre() {
+        // A pre-release leads to its release: the next pre-release of it.
+        Some(pre) => Version::new(base.release().iter().copied()).with_pre(Some(Prerelease {
+            kind: pre.kind,
+            number: pre.number + 1,
+        })),
+        None => {
+            let mut release = base.release().to_vec();
+            if let Some(last) = release.last_mut() {
+                *last += 1;
+            }
+            Version::new(release)
+        }
+    };
+    next.with_epoch(base.epoch()).with_dev(Some(pipeline_iid))
+}
+
 pub const DEFAULT_GITLAB_URL: &str = "https://gitlab.com";
 pub const DEFAULT_CI_CONFIG_PATH: &str = ".gitlab-ci.yml";
 
@@ -106,8 +136,20 @@ pub struct GitLabSigner {
     pub project_path: String,
     /// Path of the CI configuration inside the project.
     pub config_path: String,
-    /// `refs/heads/NAME` or `refs/tags/NAME`; `None` accepts any branch or tag.
+    /// `refs/heads/NAME` or `refs/tags/NAME`; `None` accepts any ref in `scope`.
     pub git_ref: Option<String>,
+    /// Which refs are accepted when no `git_ref` pins one.
+    pub scope: RefScope,
+}
+
+/// Which refs' pipelines may have signed, when no single ref is pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefScope {
+    /// Any branch or tag (verify-blob's default).
+    BranchesAndTags,
+    /// Tags only: a release is a tag, and any Developer can run a branch
+    /// pipeline (consumer-verify's default).
+    TagsOnly,
 }
 
 impl GitLabSigner {
@@ -148,7 +190,12 @@ impl GitLabSigner {
         }
         let git_ref = match git_ref {
             None => None,
-            Some(r) if (r.starts_with("refs/heads/") || r.starts_with("refs/tags/")) && r.len() > 11 => {
+            Some(r)
+                if r
+                    .strip_prefix("refs/heads/")
+                    .or_else(|| r.strip_prefix("refs/tags/"))
+                    .is_some_and(|name| !name.is_empty()) =>
+            {
                 Some(r.to_string())
             }
             Some(r) => {
@@ -165,7 +212,32 @@ impl GitLabSigner {
             project_path,
             config_path,
             git_ref,
+            scope: RefScope::BranchesAndTags,
         })
+    }
+
+    /// Accept only tag pipelines when no ref is pinned.
+    pub fn tags_only(mut self) -> Self {
+        self.scope = RefScope::TagsOnly;
+        self
+    }
+
+    /// The source repository URIs (.1.12) a certificate of this project may
+    /// carry: `<instance URL>/<project>`, and `https://gitlab.com/<project>`
+    /// because public Fulcio's GitLab template hard-codes that URL for every
+    /// instance (shared/specs/cosign-and-fulcio.md). Both name this project.
+    pub fn source_repository_uris(&self) -> Vec<String> {
+        let host = self
+            .server_url
+            .split_once("://")
+            .map_or(self.server_url.as_str(), |(_, rest)| rest);
+        let mut uris = vec![
+            format!("{}/{}", self.server_url, self.project_path),
+            format!("https://{host}/{}", self.project_path),
+            format!("{DEFAULT_GITLAB_URL}/{}", self.project_path),
+        ];
+        uris.dedup();
+        uris
     }
 
     /// The issuer Fulcio records: the instance URL.
@@ -200,6 +272,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn development_versions_sort_between_the_base_and_its_successor() {
+        use std::str::FromStr as _;
+        let v = |s: &str| pep440_rs::Version::from_str(s).unwrap();
+        let dev =
+            |base: Option<&str>, iid| development_version(base.map(v).as_ref(), iid).to_string();
+        assert_eq!(dev(Some("1.2.3"), 57), "1.2.4.dev57");
+        assert_eq!(dev(Some("1.2"), 1), "1.3.dev1");
+        assert_eq!(dev(Some("1.3.0rc1"), 2), "1.3.0rc2.dev2");
+        assert_eq!(dev(Some("1.2.3.post4+local"), 3), "1.2.4.dev3");
+        assert_eq!(dev(Some("2!1.0"), 0), "2!1.1.dev0");
+        assert_eq!(dev(None, 9), "0.0.1.dev9");
+        for base in ["1.2.3", "1.3.0rc1", "1.2.3.post4", "0.1.dev3"] {
+            let d = development_version(Some(&v(base)), 0);
+            assert!(d > v(base), "{d} after {base}");
+        }
+    }
+
+    #[test]
     fn derives_the_identity_fulcio_issues() {
         let s = GitLabSigner::new(
             "https://gitlab.com/",
@@ -229,6 +319,20 @@ mod tests {
             "https://127.0.0.1:8080/g/p//ci/release.yml@refs/tags/v1"
         );
         assert_eq!(s.issuer(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn one_character_refs_are_refs() {
+        for r in ["refs/tags/v", "refs/heads/x"] {
+            let s =
+                GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", Some(r)).unwrap();
+            assert_eq!(s.git_ref.as_deref(), Some(r));
+        }
+        for r in ["refs/tags/", "refs/heads/"] {
+            assert!(
+                GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", Some(r)).is_err()
+            );
+        }
     }
 
     #[test]

@@ -6,46 +6,7 @@
 
 use std::fmt::{self, Write};
 
-/// An error that knows the likely fix.
-pub trait Hint {
-    fn hint(&self) -> Option<String>;
-}
-
-/// A usage problem found after argument parsing (conflicting or missing flags
-/// that clap cannot express). Exit code 2, like clap's own usage errors.
-#[derive(Debug)]
-pub struct UsageError {
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-impl UsageError {
-    pub fn new(message: impl Into<String>) -> Self {
-        UsageError {
-            message: message.into(),
-            hint: None,
-        }
-    }
-
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-}
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-impl Hint for UsageError {
-    fn hint(&self) -> Option<String> {
-        self.hint.clone()
-    }
-}
+pub use crate::hint::{hint_of, Hint, UsageError};
 
 /// Render `err` and its causes. Each message is printed once: error types here
 /// attach their cause as a source instead of repeating it in their message.
@@ -54,7 +15,13 @@ pub fn write_error_chain(out: &mut impl Write, err: &anyhow::Error) -> fmt::Resu
     for cause in err.chain().skip(1) {
         writeln!(out, "  caused by: {cause}")?;
     }
-    let hints: Vec<String> = err.chain().filter_map(hint_of).collect();
+    // A wrapper may repeat its source's hint: show each once.
+    let mut hints: Vec<String> = Vec::new();
+    for hint in err.chain().filter_map(hint_of) {
+        if !hints.contains(&hint) {
+            hints.push(hint);
+        }
+    }
     if !hints.is_empty() {
         writeln!(out)?;
         for hint in hints {
@@ -62,53 +29,6 @@ pub fn write_error_chain(out: &mut impl Write, err: &anyhow::Error) -> fmt::Resu
         }
     }
     Ok(())
-}
-
-/// The hint an error in a chain carries, for the error types that have one.
-pub fn hint_of(err: &(dyn std::error::Error + 'static)) -> Option<String> {
-    if let Some(e) = err.downcast_ref::<UsageError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::verify::VerifyError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::trust::TrustError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::sign::SignError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::sign::TokenError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::registry::pypi::PublishError>() {
-        return e.hint();
-    }
-    if let Some(e) =
-        err.downcast_ref::<crate::registry::trusted_publishing::TrustedPublishingError>()
-    {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::registry::trusted_publishing::AttestationFileError>()
-    {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::registry::generic::GenericError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::registry::consumer::ConsumerError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::pyproject::PyprojectError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::pyproject::MetadataError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::pyproject::BuildError>() {
-        return e.hint();
-    }
-    None
 }
 
 #[cfg(test)]
@@ -134,6 +54,19 @@ mod tests {
         let mut text = String::new();
         write_error_chain(&mut text, &err).unwrap();
         assert_eq!(text, "error: cannot read x\n  caused by: no such file\n");
+
+        // A type no renderer list names (it registers itself), wrapped in
+        // another that has no hint of its own: the hint still shows.
+        let err = anyhow::Error::new(crate::registry::consumer::ConsumerError::BadEvidence {
+            file: "f.whl".into(),
+            source: crate::verify::InputError::CertificateIsDer,
+        });
+        let mut text = String::new();
+        write_error_chain(&mut text, &err).unwrap();
+        assert!(
+            text.contains("hint: convert it with `openssl x509"),
+            "{text}"
+        );
 
         let err = anyhow::Error::new(UsageError::new("bad flag").with_hint("use --other"));
         let mut text = String::new();

@@ -1,8 +1,10 @@
 //! The one place HTTP clients are built.
 //!
 //! Every client gets a user agent, connect and request timeouts, and a redirect
-//! policy that never leaves the original host (credentials must not follow a
-//! redirect elsewhere). Retries with backoff wrap idempotent requests only.
+//! policy that never leaves the original origin (scheme, host and port):
+//! credentials, including a token in a 307/308 body, must not follow a
+//! redirect elsewhere or down to http. Retries with backoff wrap idempotent
+//! requests only.
 //!
 //! TLS roots: reqwest's rustls-platform-verifier reads the system store on
 //! Linux through rustls-native-certs, which honours `SSL_CERT_FILE` and
@@ -119,20 +121,31 @@ fn base_builder(settings: &HttpSettings) -> reqwest::ClientBuilder {
         .user_agent(concat!("gl-sign/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.request_timeout)
-        .redirect(same_host_redirects())
+        .redirect(same_origin_redirects())
 }
 
-fn same_host_redirects() -> reqwest::redirect::Policy {
+/// Follow at most five redirects, all within the first request's origin.
+/// reqwest's default strips `Authorization` across hosts, but re-sends a
+/// 307/308 body (where Fulcio's token travels) and follows https -> http.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
-        let same_host = attempt.previous().first().is_some_and(|first| {
-            first.host_str() == attempt.url().host_str() && first.port() == attempt.url().port()
-        });
-        if attempt.previous().len() > 5 || !same_host {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| same_origin(first, attempt.url()));
+        if attempt.previous().len() > 5 || !same {
             attempt.stop()
         } else {
             attempt.follow()
         }
     })
+}
+
+/// Same scheme, host and port (default ports made explicit).
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// Whether a failed attempt is worth repeating: server errors, rate limits,
@@ -191,6 +204,8 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+crate::register_hint!(none ClientBuildError);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +220,27 @@ mod tests {
         assert!(!ok("http://gitlab.example.com/api/v4"));
         assert!(!ok("http://10.0.0.1/x"));
         assert!(!ok("ftp://gitlab.com/x"));
+    }
+
+    #[test]
+    fn redirects_stay_on_scheme_host_and_port() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let origin = url("https://fulcio.example.test/api/v2/signingCert");
+        assert!(same_origin(
+            &origin,
+            &url("https://fulcio.example.test:443/other")
+        ));
+        assert!(!same_origin(
+            &origin,
+            &url("http://fulcio.example.test/api/v2/signingCert")
+        ));
+        assert!(!same_origin(
+            &origin,
+            &url("https://fulcio.example.test:8443/x")
+        ));
+        assert!(!same_origin(&origin, &url("https://evil.example.test/x")));
+        let local = url("http://127.0.0.1:8080/x");
+        assert!(!same_origin(&local, &url("http://127.0.0.1:8081/x")));
     }
 
     #[test]

@@ -7,15 +7,19 @@
 //! The sigstore-rust crates are used only behind [`trust`] and [`verify`], so the
 //! rest of the code does not follow their pre-1.0 API changes.
 
+pub mod build;
 pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod diagnostics;
 pub mod exit;
+pub mod files;
+pub mod hint;
 pub mod http;
 pub mod pipeline;
 pub mod pyproject;
 pub mod registry;
 pub mod sign;
 pub mod trust;
+pub mod tuf;
 pub mod verify;

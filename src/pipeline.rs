@@ -25,20 +25,33 @@ pub const STAGES: [&str; 6] = [
 /// The Python version of the default job image.
 pub const DEFAULT_PYTHON_VERSION: &str = "3.12";
 
-/// gl-sign's job image for a Python version (built from the project's Dockerfile).
+/// The default job image: the official Python image, into which every job
+/// pip-installs this very gl-sign version.
 pub fn default_image(python_version: &str) -> String {
-    format!(
-        "registry.gitlab.com/gl-sign/gl-sign:{}-python{python_version}",
-        env!("CARGO_PKG_VERSION")
-    )
+    format!("python:{python_version}")
+}
+
+/// `X.Y`, the form of the official Python images' minor-version tags.
+pub fn valid_python_version(version: &str) -> bool {
+    match version.split_once('.') {
+        Some((major, minor)) => [major, minor]
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit())),
+        None => false,
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct PipelineOptions {
     pub image: String,
+    /// Every job pip-installs gl-sign (exactly this version) before its script:
+    /// for a plain Python image; off for an image that already holds gl-sign.
+    pub install: bool,
     pub package_name: String,
     /// A subset of [`STAGES`]; rendered in pipeline order.
     pub stages: Vec<String>,
+    /// The sign job signs only on protected branches and tags.
+    pub sign_protected_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,9 +137,8 @@ pub fn normalize(options: &PipelineOptions) -> Result<PipelineOptions, PipelineE
         });
     }
     Ok(PipelineOptions {
-        image: options.image.clone(),
-        package_name: options.package_name.clone(),
         stages,
+        ..options.clone()
     })
 }
 
@@ -182,6 +194,8 @@ pub fn render_publishing_to(
                 index_url => publish_to.simple_index(),
                 gl_sign_version => env!("CARGO_PKG_VERSION"),
                 stages => options.stages,
+                install => options.install,
+                sign_protected_only => options.sign_protected_only,
                 image => options.image.clone(),
                 image_ref => quoted(&options.image),
                 package_ref => quoted(&options.package_name),
@@ -204,6 +218,9 @@ pub fn render_component() -> Result<String, PipelineError> {
                 index_url => "",
                 gl_sign_version => env!("CARGO_PKG_VERSION"),
                 stages => STAGES.to_vec(),
+                // Any input image works: gl-sign is installed unless it is there.
+                install => true,
+                sign_protected_only => false,
                 image => default_image(DEFAULT_PYTHON_VERSION),
                 image_ref => quoted("$[[ inputs.image ]]"),
                 package_ref => quoted("$[[ inputs.package_name ]]"),
@@ -239,6 +256,8 @@ pub fn unified_diff(old: &str, new: &str, path: &str) -> String {
         .to_string()
 }
 
+crate::register_hint!(none PipelineError);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,8 +265,10 @@ mod tests {
     fn options(stages: &[&str]) -> PipelineOptions {
         PipelineOptions {
             image: "example/img:1".into(),
+            install: false,
             package_name: "my-pkg".into(),
             stages: stages.iter().map(|s| s.to_string()).collect(),
+            sign_protected_only: false,
         }
     }
 
@@ -315,7 +336,9 @@ mod tests {
             assert_eq!(publish["id_tokens"][format!("{var}_ID_TOKEN")]["aud"], name);
             assert_eq!(publish["environment"]["name"], name);
             assert_eq!(publish["rules"][0]["if"], "$CI_COMMIT_TAG");
-            assert!(publish["script"][0]
+            // After main's refusal to publish unsigned dists.
+            let script = publish["script"].as_sequence().unwrap();
+            assert!(script[script.len() - 1]
                 .as_str()
                 .unwrap()
                 .contains(&format!("--repository {name} --trusted-publishing always")));
@@ -324,11 +347,36 @@ mod tests {
                 .unwrap()
                 .iter()
                 .any(|l| l.as_str().unwrap().starts_with("gl-sign attest ")));
-            assert!(doc["consumer_verification"]["script"][0]
+            let verify = doc["consumer_verification"]["script"]
+                .as_sequence()
+                .unwrap();
+            assert!(verify[verify.len() - 1]
                 .as_str()
                 .unwrap()
                 .contains("--provenance"));
         }
+    }
+
+    #[test]
+    fn install_and_protected_only_change_what_jobs_run() {
+        let plain = render(&options(&["build", "sign"])).unwrap();
+        assert!(!plain.contains("pip install"));
+        assert!(!plain.contains("CI_COMMIT_REF_PROTECTED"));
+        let mut o = options(&["build", "sign"]);
+        o.install = true;
+        o.sign_protected_only = true;
+        let text = render(&o).unwrap();
+        assert!(text.contains(&format!(
+            "python3 -m pip install --disable-pip-version-check \"gl-sign=={}\"",
+            env!("CARGO_PKG_VERSION")
+        )));
+        assert!(text.contains("PIP_CACHE_DIR: \"$CI_PROJECT_DIR/.cache/pip\""));
+        assert!(text.contains("CI_COMMIT_REF_PROTECTED"));
+        assert!(
+            valid_python_version("3.12")
+                && !valid_python_version("3")
+                && !valid_python_version("3.x")
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `pyproject.toml`: the release metadata rewrite, done right, then the build.
+//! `pyproject.toml`: the release metadata rewrite, done right (text in, text out).
 //!
 //! GitLab's tutorial ("Build and sign Python packages with GitLab CI/CD") edits
 //! `pyproject.toml` with three `sed` lines, which also rewrite any other
@@ -8,25 +8,21 @@
 //! `[project.urls].Homepage` are touched, and every other byte (comments, blank
 //! lines, key order, quoting) is kept.
 //!
-//! The build runs the project's own backend through PyPA `build` in a child
-//! process, and the produced dists are read back to check that they carry the
-//! name and version that were written.
+//! The tutorial's file ships placeholders (`name = "<my_package>"`,
+//! `version = "<1.0.0>"`) that "will be replaced by the pipeline":
+//! [`is_placeholder`] recognises them so callers treat them as missing.
 //!
-//! Nothing here prints or reads the environment: the command resolves defaults
-//! from [`crate::ci::CiEnvironment`] and reports the [`Edit`]s it gets back.
+//! Finding, writing and building the project is [`crate::build`]. Nothing here
+//! touches the file system, prints or reads the environment.
 
-use std::ffi::OsString;
 use std::fmt;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
 use std::str::FromStr as _;
 
 use pep440_rs::Version;
 use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
 
 use crate::diagnostics::Hint;
-use crate::registry::dist::{normalize_name, same_version, Dist, DistError};
 
 pub const PYPROJECT: &str = "pyproject.toml";
 
@@ -122,6 +118,25 @@ pub enum MetadataError {
     },
     #[error("{origin} gives the homepage {value:?}, which is not an http(s) URL")]
     InvalidHomepage { value: String, origin: String },
+    /// A placeholder (or nothing) is in the file and nothing gives a value.
+    #[error(
+        "{key} is {}, and nothing gives a value to write over it",
+        describe_field(found)
+    )]
+    Unfilled {
+        key: &'static str,
+        found: Field,
+        flag: &'static str,
+        variable: &'static str,
+    },
+}
+
+fn describe_field(field: &Field) -> String {
+    match field {
+        Field::Missing => "not set".into(),
+        Field::Placeholder(v) => format!("the placeholder {v:?}"),
+        Field::Value(v) => format!("{v:?}"),
+    }
 }
 
 impl Hint for MetadataError {
@@ -144,6 +159,9 @@ letter or digit; pass one with --name"
             MetadataError::InvalidHomepage { .. } => {
                 Some("pass the project's web address, e.g. --homepage https://gitlab.com/group/project".into())
             }
+            MetadataError::Unfilled { flag, variable, .. } => Some(format!(
+                "pass {flag}, or run gl-sign build in a GitLab pipeline, which sets ${variable}"
+            )),
         }
     }
 }
@@ -255,6 +273,82 @@ pub fn check_homepage(value: &str, origin: &str) -> Result<String, MetadataError
     }
 }
 
+/// A value GitLab's tutorial leaves for the pipeline to fill in, written
+/// `<…>`: `"<my_package>"`, `"<1.0.0>"`, `"<https://gitlab.com/my_package>"`.
+pub fn is_placeholder(value: &str) -> bool {
+    let v = value.trim();
+    v.len() >= 2 && v.starts_with('<') && v.ends_with('>')
+}
+
+/// One release metadata value as the file holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    /// Absent (or not a string: [`rewrite`] reports the type).
+    Missing,
+    /// A `<…>` placeholder.
+    Placeholder(String),
+    Value(String),
+}
+
+impl Field {
+    fn of(value: Option<&str>) -> Field {
+        match value {
+            None => Field::Missing,
+            Some(v) if is_placeholder(v) => Field::Placeholder(v.to_string()),
+            Some(v) => Field::Value(v.to_string()),
+        }
+    }
+
+    /// The value, unless it is missing or a placeholder.
+    pub fn real(&self) -> Option<&str> {
+        match self {
+            Field::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// The release metadata a `pyproject.toml` holds before any rewrite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Current {
+    pub name: Field,
+    pub version: Field,
+    /// `"version"` is listed in `project.dynamic`.
+    pub version_dynamic: bool,
+    pub homepage: Field,
+}
+
+/// Read the current name, version and homepage of `text` (the content of
+/// `path`). A file without a `[project]` table is refused as [`rewrite`] does.
+pub fn current(path: &Path, text: &str) -> Result<Current, PyprojectError> {
+    let doc = parse(path, text)?;
+    if !doc.contains_key("project") {
+        return Err(no_project_table(&doc, path));
+    }
+    let project = doc.get("project").and_then(Item::as_table_like);
+    let string = |item: Option<&Item>| item.and_then(Item::as_str).map(str::to_string);
+    let name = string(project.and_then(|p| p.get("name")));
+    let version = string(project.and_then(|p| p.get("version")));
+    let version_dynamic = project
+        .and_then(|p| p.get("dynamic"))
+        .and_then(Item::as_array)
+        .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("version")));
+    let homepage = project
+        .and_then(|p| p.get("urls"))
+        .and_then(Item::as_table_like)
+        .and_then(|urls| {
+            urls.iter()
+                .find(|(k, _)| url_label(k) == "homepage")
+                .and_then(|(_, v)| v.as_str().map(str::to_string))
+        });
+    Ok(Current {
+        name: Field::of(name.as_deref()),
+        version: Field::of(version.as_deref()),
+        version_dynamic,
+        homepage: Field::of(homepage.as_deref()),
+    })
+}
+
 /// What to write; `None` leaves the value as it is.
 #[derive(Debug, Clone, Default)]
 pub struct ReleaseMetadata {
@@ -297,37 +391,6 @@ pub struct Rewrite {
 impl Rewrite {
     pub fn changed(&self) -> bool {
         self.text != self.original
-    }
-}
-
-/// Find and read `PROJECT_DIR/pyproject.toml`, telling a setup.py-only
-/// project apart from a directory that is not a project.
-pub fn read(project_dir: &Path) -> Result<(PathBuf, String), PyprojectError> {
-    if !project_dir.is_dir() {
-        return Err(PyprojectError::NotADirectory {
-            dir: project_dir.to_path_buf(),
-        });
-    }
-    let path = project_dir.join(PYPROJECT);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok((path, text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let files: Vec<&'static str> = ["setup.py", "setup.cfg"]
-                .into_iter()
-                .filter(|f| project_dir.join(f).is_file())
-                .collect();
-            if files.is_empty() {
-                Err(PyprojectError::NoPyproject {
-                    dir: project_dir.to_path_buf(),
-                })
-            } else {
-                Err(PyprojectError::SetupOnly {
-                    dir: project_dir.to_path_buf(),
-                    files,
-                })
-            }
-        }
-        Err(source) => Err(PyprojectError::Read { path, source }),
     }
 }
 
@@ -392,19 +455,7 @@ pub fn rewrite(
     };
 
     if !doc.contains_key("project") {
-        let poetry = doc
-            .get("tool")
-            .and_then(Item::as_table_like)
-            .is_some_and(|tool| tool.contains_key("poetry"));
-        return Err(if poetry {
-            PyprojectError::PoetryOnly {
-                path: path.to_path_buf(),
-            }
-        } else {
-            PyprojectError::NoProjectTable {
-                path: path.to_path_buf(),
-            }
-        });
+        return Err(no_project_table(&doc, path));
     }
     let project_item = &mut doc["project"];
     let project_type = type_name(project_item);
@@ -523,6 +574,23 @@ pub fn rewrite(
     })
 }
 
+/// Why a document without `[project]` cannot be released: Poetry-only or bare.
+fn no_project_table(doc: &DocumentMut, path: &Path) -> PyprojectError {
+    let poetry = doc
+        .get("tool")
+        .and_then(Item::as_table_like)
+        .is_some_and(|tool| tool.contains_key("poetry"));
+    if poetry {
+        PyprojectError::PoetryOnly {
+            path: path.to_path_buf(),
+        }
+    } else {
+        PyprojectError::NoProjectTable {
+            path: path.to_path_buf(),
+        }
+    }
+}
+
 fn url_label(key: &str) -> String {
     key.chars()
         .filter(|c| !c.is_ascii_punctuation() && !c.is_whitespace())
@@ -630,242 +698,8 @@ fn place_after(table: &mut Table, key: &str, anchor: &str) {
     table.sort_values_by(|k1, _, k2, _| rank(k1.get()).cmp(&rank(k2.get())));
 }
 
-/// Write `text` to `path` through a temporary file in the same directory and
-/// a rename, keeping the file's permissions, so a crash never leaves half a file.
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), PyprojectError> {
-    let error = |source| PyprojectError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    // Write through a symlink to its target rather than replace the link.
-    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = match target.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut file = tempfile::Builder::new()
-        .prefix(".pyproject.toml.")
-        .tempfile_in(&dir)
-        .map_err(error)?;
-    file.write_all(text.as_bytes()).map_err(error)?;
-    if let Ok(meta) = std::fs::metadata(&target) {
-        file.as_file()
-            .set_permissions(meta.permissions())
-            .map_err(error)?;
-    }
-    file.as_file().sync_all().map_err(error)?;
-    file.persist(&target).map_err(|e| error(e.error))?;
-    Ok(())
-}
-
-/// How to run the build.
-#[derive(Debug, Clone)]
-pub struct BuildSettings {
-    /// The interpreter that runs `-m build`.
-    pub python: OsString,
-    pub project_dir: PathBuf,
-    pub outdir: PathBuf,
-    /// `python -m build --no-isolation`: use the interpreter's installed build
-    /// requirements instead of a fresh environment (no network needed).
-    pub no_isolation: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error("cannot run the Python interpreter {}", python.to_string_lossy())]
-    Spawn {
-        python: OsString,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{} cannot import PyPA build (the `build` package)", python.to_string_lossy())]
-    BuildMissing { python: OsString },
-    #[error("`{} -m build` failed for {} ({status})", python.to_string_lossy(), project_dir.display())]
-    Failed {
-        python: OsString,
-        project_dir: PathBuf,
-        status: ExitStatus,
-    },
-    #[error("the build of {} produced no files", project_dir.display())]
-    NoOutput { project_dir: PathBuf },
-    #[error("cannot use the output directory {}", path.display())]
-    Outdir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot move the built {} into {}", file, outdir.display())]
-    Move {
-        file: String,
-        outdir: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot hash {}", path.display())]
-    Hash {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Dist(#[from] DistError),
-}
-
-impl Hint for BuildError {
-    fn hint(&self) -> Option<String> {
-        match self {
-            BuildError::Spawn { .. } => {
-                Some("choose the interpreter with --python /path/to/python3".into())
-            }
-            BuildError::BuildMissing { python } => Some(format!(
-                "install it: {} -m pip install build (or choose another interpreter with --python)",
-                python.to_string_lossy()
-            )),
-            BuildError::Failed { .. } => Some(
-                "the build backend's own output is above; with --no-isolation the build \
-requirements ([build-system].requires) must be installed in that interpreter"
-                    .into(),
-            ),
-            _ => None,
-        }
-    }
-}
-
-/// A dist the build produced, in the output directory.
-#[derive(Debug, Clone)]
-pub struct BuiltDist {
-    pub dist: Dist,
-    pub sha256: String,
-}
-
-/// Build the sdist and the wheel with the project's own backend:
-/// `PYTHON -m build --sdist --wheel --outdir DIR PROJECT_DIR`. The child's
-/// output goes to this process's stderr, as progress.
-///
-/// The build writes into a fresh directory inside `outdir`, so the files it
-/// produced are known exactly even when `outdir` holds older dists; they are
-/// then moved into `outdir`, replacing files of the same name.
-pub fn build(settings: &BuildSettings) -> Result<Vec<BuiltDist>, BuildError> {
-    let spawn = |source| BuildError::Spawn {
-        python: settings.python.clone(),
-        source,
-    };
-    let probe = Command::new(&settings.python)
-        .args(["-c", "import build"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map_err(spawn)?;
-    if !probe.success() {
-        return Err(BuildError::BuildMissing {
-            python: settings.python.clone(),
-        });
-    }
-
-    let outdir_error = |source| BuildError::Outdir {
-        path: settings.outdir.clone(),
-        source,
-    };
-    std::fs::create_dir_all(&settings.outdir).map_err(outdir_error)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".gl-sign-build-")
-        .tempdir_in(&settings.outdir)
-        .map_err(outdir_error)?;
-
-    let mut command = Command::new(&settings.python);
-    command
-        .args(["-m", "build", "--sdist", "--wheel", "--outdir"])
-        .arg(staging.path());
-    if settings.no_isolation {
-        command.arg("--no-isolation");
-    }
-    command
-        .arg(&settings.project_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(std::io::stderr()));
-    let status = command.status().map_err(spawn)?;
-    if !status.success() {
-        return Err(BuildError::Failed {
-            python: settings.python.clone(),
-            project_dir: settings.project_dir.clone(),
-            status,
-        });
-    }
-
-    let mut produced: Vec<PathBuf> = std::fs::read_dir(staging.path())
-        .map_err(outdir_error)?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    produced.sort();
-    if produced.is_empty() {
-        return Err(BuildError::NoOutput {
-            project_dir: settings.project_dir.clone(),
-        });
-    }
-    let mut built = Vec::new();
-    for staged in produced {
-        let mut dist = Dist::open(&staged)?;
-        let dest = settings.outdir.join(&dist.filename);
-        std::fs::rename(&staged, &dest).map_err(|source| BuildError::Move {
-            file: dist.filename.clone(),
-            outdir: settings.outdir.clone(),
-            source,
-        })?;
-        dist.path = dest;
-        let sha256 =
-            crate::registry::sha256_file(&dist.path).map_err(|source| BuildError::Hash {
-                path: dist.path.clone(),
-                source,
-            })?;
-        built.push(BuiltDist { dist, sha256 });
-    }
-    Ok(built)
-}
-
-/// A dist whose metadata does not carry what was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mismatch {
-    pub field: &'static str,
-    pub expected: String,
-    pub found: String,
-}
-
-impl fmt::Display for Mismatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "expected {} {:?}, the metadata has {:?}",
-            self.field, self.expected, self.found
-        )
-    }
-}
-
-/// Compare a dist's metadata with the written name (PEP 503-normalised) and
-/// version (PEP 440-equal). `None` skips that check.
-pub fn check_dist(dist: &Dist, name: Option<&str>, version: Option<&str>) -> Vec<Mismatch> {
-    let mut mismatches = Vec::new();
-    if let Some(name) = name {
-        if normalize_name(name) != normalize_name(&dist.metadata.name) {
-            mismatches.push(Mismatch {
-                field: "name",
-                expected: name.to_string(),
-                found: dist.metadata.name.clone(),
-            });
-        }
-    }
-    if let Some(version) = version {
-        if !same_version(version, &dist.metadata.version) {
-            mismatches.push(Mismatch {
-                field: "version",
-                expected: version.to_string(),
-                found: dist.metadata.version.clone(),
-            });
-        }
-    }
-    mismatches
-}
+crate::register_hint!(PyprojectError);
+crate::register_hint!(MetadataError);
 
 #[cfg(test)]
 mod tests {
@@ -1064,6 +898,34 @@ version = "must stay"
         assert_eq!(n("My Project").unwrap(), "My_Project");
         assert_eq!(n("-x--y.z-").unwrap(), "x__y.z");
         assert!(n("¿?").is_err());
+    }
+
+    #[test]
+    fn the_tutorials_placeholders_are_recognised() {
+        for p in [
+            "<my_package>",
+            "<1.0.0>",
+            " <https://gitlab.com/my_package> ",
+        ] {
+            assert!(is_placeholder(p), "{p}");
+        }
+        for v in ["my_package", "1.0.0", "<", "<a", "a>", ""] {
+            assert!(!is_placeholder(v), "{v}");
+        }
+        let tutorial = "[project]\nname = \"<my_package>\"\nversion = \"<1.0.0>\"\n\n\
+[project.urls]\n\"Homepage\" = \"<https://gitlab.com/my_package>\"\n";
+        let c = current(Path::new("pyproject.toml"), tutorial).unwrap();
+        assert_eq!(c.name, Field::Placeholder("<my_package>".into()));
+        assert_eq!(c.version, Field::Placeholder("<1.0.0>".into()));
+        assert_eq!(c.homepage.real(), None);
+        assert!(!c.version_dynamic);
+        let c = current(
+            Path::new("p"),
+            "[project]\nname = \"x\"\ndynamic = [\"version\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.name.real(), Some("x"));
+        assert_eq!((c.version, c.version_dynamic), (Field::Missing, true));
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub enum TrustSource {
     PublicGood,
     Staging,
     File(PathBuf),
+    /// A `trusted_root.json` from a TUF repository, verified from its cache.
+    Tuf(crate::tuf::TufStatus),
 }
 
 impl std::fmt::Display for TrustSource {
@@ -37,6 +39,9 @@ impl std::fmt::Display for TrustSource {
             TrustSource::PublicGood => f.write_str("the embedded public-good trusted root"),
             TrustSource::Staging => f.write_str("the embedded staging trusted root"),
             TrustSource::File(path) => write!(f, "trusted root {}", path.display()),
+            TrustSource::Tuf(status) => {
+                write!(f, "the trusted root from TUF repository {}", status.mirror)
+            }
         }
     }
 }
@@ -88,6 +93,9 @@ impl Hint for TrustError {
 pub struct TrustMaterial {
     pub(crate) root: TrustedRoot,
     pub source: TrustSource,
+    /// sha256 of the file, for a root read from a file: a verdict names the
+    /// exact bytes that decided it.
+    pub file_sha256: Option<String>,
 }
 
 impl TrustMaterial {
@@ -96,8 +104,32 @@ impl TrustMaterial {
             TrustSource::PublicGood => PRODUCTION_TRUSTED_ROOT_JSON.to_string(),
             TrustSource::Staging => STAGING_TRUSTED_ROOT_JSON.to_string(),
             TrustSource::File(path) => read_file(path)?,
+            // The cache is only ever read through its TUF verification.
+            TrustSource::Tuf(status) => {
+                let cache =
+                    crate::tuf::TufCache::new(status.dir.parent().unwrap_or(Path::new(".")));
+                let mirror = crate::tuf::Mirror::at(&status.mirror);
+                return load_tuf(&cache, &mirror, jiff::Timestamp::now()).map_err(|e| {
+                    TrustError::Unusable {
+                        source_name: source.to_string(),
+                        source: Box::new(e),
+                    }
+                });
+            }
         };
-        let root = TrustedRoot::from_json(&json).map_err(|source_err| TrustError::Parse {
+        Self::from_json(&json, source.clone())
+    }
+
+    /// Parse and check a `trusted_root.json` that came from `source`.
+    pub fn from_json(json: &str, source: TrustSource) -> Result<Self, TrustError> {
+        let source = &source;
+        // A root that is not embedded is named by the sha256 of its bytes.
+        let file_sha256 =
+            (!matches!(source, TrustSource::PublicGood | TrustSource::Staging)).then(|| {
+                use sha2::Digest as _;
+                hex::encode(sha2::Sha256::digest(json.as_bytes()))
+            });
+        let root = TrustedRoot::from_json(json).map_err(|source_err| TrustError::Parse {
             source_name: source.to_string(),
             source: source_err,
         })?;
@@ -133,7 +165,28 @@ impl TrustMaterial {
         Ok(TrustMaterial {
             root,
             source: source.clone(),
+            file_sha256,
         })
+    }
+
+    /// The trust root as a verdict names it: which embedded root, or the
+    /// file and the sha256 of its bytes.
+    pub fn describe(&self) -> String {
+        match (&self.source, &self.file_sha256) {
+            (TrustSource::PublicGood, _) => "embedded public-good production root".into(),
+            (TrustSource::Staging, _) => "embedded public-good staging root".into(),
+            (TrustSource::File(path), Some(sha)) => {
+                format!("{} (sha256:{sha})", path.display())
+            }
+            (TrustSource::File(path), None) => path.display().to_string(),
+            (TrustSource::Tuf(status), Some(sha)) => {
+                format!(
+                    "TUF repository {} (trusted_root.json sha256:{sha})",
+                    status.mirror
+                )
+            }
+            (TrustSource::Tuf(status), None) => format!("TUF repository {}", status.mirror),
+        }
     }
 
     /// The Rekor v1 log to search for detached signatures: the first log the
@@ -149,12 +202,232 @@ impl TrustMaterial {
     }
 }
 
+/// Where `verify-blob` and `consumer-verify` look for trust material.
+#[derive(Debug, Clone)]
+pub struct TrustRequest<'a> {
+    /// `--trusted-root FILE`: used as given, nothing else is consulted.
+    pub trusted_root: Option<&'a Path>,
+    /// `--staging`: the staging TUF cache, else the embedded staging root.
+    pub staging: bool,
+    /// The TUF cache; `None` uses the embedded roots only.
+    pub tuf: Option<crate::tuf::TufCache>,
+    pub now: jiff::Timestamp,
+}
+
+/// The trust material chosen, the TUF repository that can refresh it, and why
+/// a TUF cache that exists was not used.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub material: TrustMaterial,
+    /// The repository a refresh would update: `None` for `--trusted-root`.
+    pub mirror: Option<crate::tuf::Mirror>,
+    pub note: Option<String>,
+}
+
+impl TrustMaterial {
+    /// `--trusted-root FILE` when given; else the TUF cache when its metadata
+    /// verifies and has not expired; else the embedded root. A cache is never
+    /// used unverified: one that fails is reported in `note` and skipped.
+    pub fn resolve(request: &TrustRequest<'_>) -> Result<Resolved, TrustError> {
+        use crate::tuf::{Instance, Mirror};
+        if let Some(path) = request.trusted_root {
+            return Ok(Resolved {
+                material: TrustMaterial::load(&TrustSource::File(path.to_path_buf()))?,
+                mirror: None,
+                note: None,
+            });
+        }
+        let (embedded, mirror) = match (&request.tuf, request.staging) {
+            (_, true) => (TrustSource::Staging, Mirror::public(Instance::Staging)),
+            (Some(cache), false) => (TrustSource::PublicGood, cache.selected()),
+            (None, false) => (
+                TrustSource::PublicGood,
+                Mirror::public(Instance::Production),
+            ),
+        };
+        let mut note = None;
+        if let Some(cache) = &request.tuf {
+            if cache.has_cache(&mirror) {
+                match load_tuf(cache, &mirror, request.now) {
+                    Ok(material) => {
+                        return Ok(Resolved {
+                            material,
+                            mirror: Some(mirror),
+                            note: None,
+                        })
+                    }
+                    Err(e) => {
+                        note = Some(format!(
+                            "not using the TUF cache of {}: {}; using {embedded}",
+                            mirror.url,
+                            crate::tuf::error_text(&e)
+                        ))
+                    }
+                }
+            } else if crate::tuf::public_instance(&mirror.url).is_none() {
+                note = Some(format!(
+                    "the TUF repository {} has no cache in {}; using {embedded}",
+                    mirror.url,
+                    cache.base().display()
+                ));
+            }
+        }
+        Ok(Resolved {
+            material: TrustMaterial::load(&embedded)?,
+            mirror: Some(mirror),
+            note,
+        })
+    }
+
+    /// Every CA, log, CT log and TSA this material trusts, with its validity.
+    pub fn authorities(&self) -> Vec<Authority> {
+        let window = |range: Option<&sigstore_types::TimeRange>| {
+            (range.map(|r| r.start), range.and_then(|r| r.end))
+        };
+        let mut out = Vec::new();
+        for ca in &self.root.certificate_authorities {
+            let (start, end) = window(ca.valid_for.as_ref());
+            let name = [&ca.subject.organization, &ca.subject.common_name]
+                .iter()
+                .filter_map(|p| p.as_deref())
+                .collect::<Vec<_>>()
+                .join(" / ");
+            out.push(Authority {
+                kind: AuthorityKind::CertificateAuthority,
+                url: ca.uri.clone(),
+                id: name,
+                start,
+                end,
+            });
+        }
+        for log in &self.root.tlogs {
+            let (start, end) = window(log.public_key.valid_for.as_ref());
+            out.push(Authority {
+                kind: AuthorityKind::TransparencyLog,
+                url: log.base_url.clone(),
+                id: hex::encode(log.log_id.key_id.as_bytes()),
+                start,
+                end,
+            });
+        }
+        for log in &self.root.ctlogs {
+            let (start, end) = window(log.public_key.valid_for.as_ref());
+            out.push(Authority {
+                kind: AuthorityKind::CtLog,
+                url: log.base_url.clone(),
+                id: hex::encode(log.log_id.key_id.as_bytes()),
+                start,
+                end,
+            });
+        }
+        for tsa in &self.root.timestamp_authorities {
+            let (start, end) = window(tsa.valid_for.as_ref());
+            let name = [&tsa.subject.organization, &tsa.subject.common_name]
+                .iter()
+                .filter_map(|p| p.as_deref())
+                .collect::<Vec<_>>()
+                .join(" / ");
+            out.push(Authority {
+                kind: AuthorityKind::TimestampAuthority,
+                url: tsa.uri.clone().unwrap_or_default(),
+                id: name,
+                start,
+                end,
+            });
+        }
+        out
+    }
+}
+
+/// One CA, log, CT log or TSA of a trusted root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authority {
+    pub kind: AuthorityKind,
+    pub url: String,
+    /// The log ID (hex) for logs, the subject for CAs and TSAs.
+    pub id: String,
+    pub start: Option<jiff::Timestamp>,
+    /// `None`: still valid.
+    pub end: Option<jiff::Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorityKind {
+    CertificateAuthority,
+    TransparencyLog,
+    CtLog,
+    TimestampAuthority,
+}
+
+impl AuthorityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorityKind::CertificateAuthority => "ca",
+            AuthorityKind::TransparencyLog => "tlog",
+            AuthorityKind::CtLog => "ctlog",
+            AuthorityKind::TimestampAuthority => "tsa",
+        }
+    }
+}
+
+/// Why a verified TUF cache could not be used as trust material.
+#[derive(Debug, thiserror::Error)]
+pub enum TufTrustError {
+    #[error(transparent)]
+    Tuf(#[from] crate::tuf::TufError),
+    #[error("the TUF target trusted_root.json is not usable")]
+    Target(#[source] TrustError),
+}
+
+fn load_tuf(
+    cache: &crate::tuf::TufCache,
+    mirror: &crate::tuf::Mirror,
+    now: jiff::Timestamp,
+) -> Result<TrustMaterial, TufTrustError> {
+    let cached = cache.load_blocking(mirror, now)?;
+    let json = String::from_utf8_lossy(&cached.trusted_root);
+    TrustMaterial::from_json(&json, TrustSource::Tuf(cached.status)).map_err(TufTrustError::Target)
+}
+
+/// The signing config of the TUF repository in use, when its cache verifies:
+/// sign-blob then follows what the repository says (new logs, a TSA).
+pub fn tuf_signing_config(
+    cache: &crate::tuf::TufCache,
+    staging: bool,
+    now: jiff::Timestamp,
+) -> Option<(sigstore_trust_root::SigningConfig, crate::tuf::TufStatus)> {
+    let mirror = if staging {
+        crate::tuf::Mirror::public(crate::tuf::Instance::Staging)
+    } else {
+        cache.selected()
+    };
+    if !cache.has_cache(&mirror) {
+        return None;
+    }
+    let cached = cache.load_blocking(&mirror, now).ok()?;
+    let json = String::from_utf8(cached.signing_config?).ok()?;
+    let config = sigstore_trust_root::SigningConfig::from_json(&json).ok()?;
+    Some((config, cached.status))
+}
+
 fn read_file(path: &Path) -> Result<String, TrustError> {
     std::fs::read_to_string(path).map_err(|source| TrustError::Read {
         path: path.to_path_buf(),
         source,
     })
 }
+
+crate::register_hint!(TrustError);
+// `Tuf` is transparent, so its hint is not in the chain: delegate.
+impl Hint for TufTrustError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            TufTrustError::Tuf(e) => e.hint(),
+            TufTrustError::Target(e) => e.hint(),
+        }
+    }
+}
+crate::register_hint!(TufTrustError);
 
 #[cfg(test)]
 mod tests {

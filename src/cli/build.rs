@@ -9,7 +9,10 @@ use clap::Args;
     disable_version_flag = true,
     after_help = "In GitLab CI the defaults come from the job: the name from $CI_PROJECT_NAME \
 ('-' becomes '_', as in GitLab's tutorial), the version from $CI_COMMIT_TAG (v1.2.3 -> 1.2.3) \
-and the homepage from $CI_PROJECT_URL. Values with no flag and no default are left as they are.\n\n\
+or, in a pipeline that is not a tag pipeline, a development version after the last release tag \
+(v1.2.3 -> 1.2.4.dev<CI_PIPELINE_IID>), and the homepage from $CI_PROJECT_URL. Values with no flag \
+and no default are left as they are; `<...>` placeholders (GitLab's tutorial) with nothing to \
+write over them are an error.\n\n\
 Prints each built dist as `FILE sha256:HEX` on stdout.\n\n\
 Exit status: 0 rewritten and built, 1 a built dist does not carry the written name or version, \
 2 usage error, unreadable or invalid pyproject.toml, failed build."
@@ -23,7 +26,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
-    /// PEP 440 version to write to [project].version [default: $CI_COMMIT_TAG without a leading v]
+    /// PEP 440 version to write to [project].version [default: $CI_COMMIT_TAG without a leading v,
+    /// else in a pipeline a development version]
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
 

@@ -10,15 +10,26 @@ pub struct InitArgs {
     /// Where to write the pipeline
     #[arg(long, value_name = "FILE", default_value = ".gitlab-ci.yml")]
     pub output: PathBuf,
-    /// Job image holding gl-sign and Python [default: gl-sign's image for --python-version]
+    /// Job image that already holds gl-sign and Python (jobs then install nothing)
+    /// [default: python:X.Y, with gl-sign pip-installed in every job]
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
-    /// Python version of the default job image
-    #[arg(long, value_name = "X.Y", default_value = "3.12")]
+    /// Python version of the default job image, python:X.Y
+    #[arg(
+        long,
+        value_name = "X.Y",
+        default_value = "3.12",
+        conflicts_with = "image"
+    )]
     pub python_version: String,
-    /// Distribution name to build, publish and verify [default: ./pyproject.toml's, else $CI_PROJECT_NAME, else the directory's]
+    /// Distribution name to build, publish and verify [default: ./pyproject.toml's unless a
+    /// <placeholder>, else $CI_PROJECT_NAME, else the directory's]
     #[arg(long, value_name = "NAME")]
     pub package_name: Option<String>,
+    /// Sign only in pipelines for protected branches and tags; elsewhere the sign job says so
+    /// and signs nothing
+    #[arg(long)]
+    pub sign_protected_only: bool,
     /// Stages to include, comma-separated [default: all]
     #[arg(long, value_name = "STAGE,...", value_delimiter = ',')]
     pub stages: Option<Vec<String>>,
@@ -38,7 +49,7 @@ pub struct InitArgs {
     )]
     pub publish_to: PublishTo,
     /// Write the CI/CD component (templates/gl-sign.yml) instead of a pipeline
-    #[arg(long, conflicts_with_all = ["image", "package_name", "stages"])]
+    #[arg(long, conflicts_with_all = ["image", "package_name", "stages", "sign_protected_only"])]
     pub component: bool,
 }
 

@@ -5,6 +5,7 @@ mod init;
 mod publish;
 mod shared;
 mod sign_blob;
+mod trust;
 mod verify_blob;
 
 use clap::{Parser, Subcommand};
@@ -18,7 +19,8 @@ pub use publish::{
 };
 pub use publish::{PypiRepository, TrustedPublishingMode};
 pub use shared::{IdentityPolicyArgs, OutputArgs, OutputFormat, RekorLookupArgs, TrustArgs};
-pub use sign_blob::SignBlobArgs;
+pub use sign_blob::{CosignSignBlobFlags, SignBlobArgs};
+pub use trust::{TrustCommand, TrustCommandArgs, TrustShowArgs, TrustUpdateArgs, TufCacheArgs};
 pub use verify_blob::VerifyBlobArgs;
 
 /// Sign, verify and publish Python packages from GitLab CI with Sigstore.
@@ -44,4 +46,38 @@ pub enum Command {
     /// Verify files against Sigstore bundles or cosign signatures, offline by default.
     #[command(visible_alias = "verify")]
     VerifyBlob(VerifyBlobArgs),
+    /// Update the trust root through TUF, or show the trust material in use.
+    Trust(TrustCommandArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let cli = Cli::parse_from([
+            "gl-sign",
+            "sign-blob",
+            "--identity-token",
+            "eyJSECRET-TOKEN",
+            "f.whl",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        let cli = Cli::parse_from([
+            "gl-sign",
+            "publish",
+            "pypi",
+            "--username",
+            "deployer",
+            "--password",
+            "hunter2-SECRET",
+            "f.whl",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("deployer"), "{shown}");
+    }
 }

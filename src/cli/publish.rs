@@ -5,7 +5,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::{IdentityPolicyArgs, OutputArgs, RekorLookupArgs, TrustArgs};
 
 /// Registry credentials. In a GitLab CI job none are needed: the job token is used.
-#[derive(Debug, Clone, Args)]
+// Debug is written by hand below: this struct holds a password and a token.
+#[derive(Clone, Args)]
 pub struct RegistryArgs {
     /// Username for HTTP Basic (with --password), e.g. a deploy token's username
     #[arg(
@@ -75,6 +76,8 @@ pub struct PublishPypiArgs {
     pub skip_existing: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// A public index known by name.
@@ -115,6 +118,8 @@ pub struct PublishGenericArgs {
     pub url: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -138,6 +143,10 @@ pub struct ConsumerVerifyArgs {
     /// Keep the verified files in this directory
     #[arg(long, value_name = "DIR")]
     pub dest: Option<PathBuf>,
+    /// With --gitlab-project and no --gitlab-ref, also accept signatures from
+    /// branch pipelines [default: tag pipelines only, since a release is a tag]
+    #[arg(long, conflicts_with = "gitlab_ref", help_heading = "Identity")]
+    pub allow_branch_signatures: bool,
     #[command(flatten)]
     pub identity: IdentityPolicyArgs,
     #[command(flatten)]
@@ -148,4 +157,15 @@ pub struct ConsumerVerifyArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+impl std::fmt::Debug for RegistryArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("RegistryArgs")
+            .field("username", &self.username)
+            .field("password", &redacted(&self.password))
+            .field("token", &redacted(&self.token))
+            .finish()
+    }
 }

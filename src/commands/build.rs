@@ -2,18 +2,25 @@
 //! then `python -m build`, then a check that the dists carry what was written.
 
 use std::io::Write as _;
+use std::path::Path;
 
-use crate::ci::CiEnvironment;
+use pep440_rs::Version;
+
+use super::section::Section;
+use crate::build::{self, check_dist, BuildSettings, LastTag};
+use crate::ci::{development_version, CiEnvironment};
 use crate::cli::BuildArgs;
+use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
 use crate::pyproject::{
-    self, check_dist, check_homepage, parse_version, version_from_tag, BuildSettings, Edit,
-    MetadataError, PackageName, ReleaseMetadata,
+    self, check_homepage, parse_version, version_from_tag, Current, Edit, Field, MetadataError,
+    PackageName, ReleaseMetadata,
 };
 
 pub fn run(args: BuildArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
-    let metadata = release_metadata(&args, ci)?;
-    let (path, text) = pyproject::read(&args.project_dir)?;
+    let (path, text) = build::read(&args.project_dir)?;
+    let current = pyproject::current(&path, &text)?;
+    let metadata = release_metadata(&args, ci, &current)?;
     let rewrite = pyproject::rewrite(&path, &text, &metadata)?;
     let shown = path.display();
     for edit in &rewrite.edits {
@@ -26,7 +33,7 @@ pub fn run(args: BuildArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
         }
     }
     if rewrite.changed() {
-        pyproject::write_atomic(&path, &rewrite.text)?;
+        build::write_atomic(&path, &rewrite.text)?;
         eprintln!("{shown}: written");
     } else {
         eprintln!("{shown}: nothing to change");
@@ -44,7 +51,7 @@ pub fn run(args: BuildArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
             .unwrap_or_else(|| args.project_dir.join("dist")),
         no_isolation: args.no_isolation,
     };
-    eprintln!(
+    let header = format!(
         "building {} with {} -m build{} into {}",
         settings.project_dir.display(),
         settings.python.to_string_lossy(),
@@ -55,7 +62,15 @@ pub fn run(args: BuildArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
         },
         settings.outdir.display()
     );
-    let built = pyproject::build(&settings)?;
+    let section = Section::start(ci.in_gitlab_ci(), "gl_sign_build", &header);
+    if !ci.in_gitlab_ci() {
+        eprintln!("{header}");
+    }
+    let built = build::build(&settings, &|line: &[u8]| {
+        let _ = std::io::stderr().write_all(line);
+    });
+    drop(section);
+    let built = built?;
 
     let mut status = ExitStatus::Success;
     let stdout = std::io::stdout();
@@ -97,31 +112,155 @@ fn given_version<'a>(args: &'a BuildArgs, ci: &'a CiEnvironment) -> Option<&'a s
 }
 
 /// Flags first, then the GitLab CI variables; each value checked before
-/// anything is written.
+/// anything is written. A placeholder (`<…>`) or missing value with nothing to
+/// write over it is refused here, before the backend fails on it.
 fn release_metadata(
     args: &BuildArgs,
     ci: &CiEnvironment,
-) -> Result<ReleaseMetadata, MetadataError> {
+    current: &Current,
+) -> anyhow::Result<ReleaseMetadata> {
     let name = match (&args.name, ci.get("CI_PROJECT_NAME")) {
         (Some(name), _) => Some(PackageName::parse(name, "--name")?),
         (None, Some(project)) => Some(PackageName::from_ci_project_name(project)?),
-        (None, None) => None,
+        (None, None) => {
+            if current.name.real().is_none() {
+                return Err(unfilled(
+                    "project.name",
+                    &current.name,
+                    "--name",
+                    "CI_PROJECT_NAME",
+                ));
+            }
+            None
+        }
     };
-    let version = match (&args.version, ci.get("CI_COMMIT_TAG")) {
-        (Some(version), _) => Some(parse_version(version, "--version")?),
-        (None, Some(tag)) => Some(version_from_tag(tag)?),
-        (None, None) => None,
-    };
+    let version = version(args, ci, current)?;
     let homepage = match (&args.homepage, ci.get("CI_PROJECT_URL")) {
         (Some(url), _) => Some(check_homepage(url, "--homepage")?),
         (None, Some(url)) => Some(check_homepage(url, "CI_PROJECT_URL")?),
-        (None, None) => None,
+        (None, None) => {
+            if matches!(current.homepage, Field::Placeholder(_)) {
+                return Err(unfilled(
+                    "project.urls.Homepage",
+                    &current.homepage,
+                    "--homepage",
+                    "CI_PROJECT_URL",
+                ));
+            }
+            None
+        }
     };
     Ok(ReleaseMetadata {
         name,
         version,
         homepage,
     })
+}
+
+fn unfilled(
+    key: &'static str,
+    found: &Field,
+    flag: &'static str,
+    variable: &'static str,
+) -> anyhow::Error {
+    MetadataError::Unfilled {
+        key,
+        found: found.clone(),
+        flag,
+        variable,
+    }
+    .into()
+}
+
+/// The version to write, and a log line saying which one and why: `--version`;
+/// on a tag pipeline the tag; on any other pipeline a development version
+/// (see [`development_version`]); outside CI the file's own.
+fn version(
+    args: &BuildArgs,
+    ci: &CiEnvironment,
+    current: &Current,
+) -> anyhow::Result<Option<Version>> {
+    if let Some(v) = &args.version {
+        let v = parse_version(v, "--version")?;
+        eprintln!("version {v}: given with --version");
+        return Ok(Some(v));
+    }
+    if let Some(tag) = ci.get("CI_COMMIT_TAG") {
+        let v = version_from_tag(tag)?;
+        eprintln!("version {v}: tag pipeline, from CI_COMMIT_TAG={tag}");
+        return Ok(Some(v));
+    }
+    if current.version_dynamic {
+        // The backend's version plugin (setuptools-scm and the like) computes
+        // a development version on its own.
+        return Ok(None);
+    }
+    let Some(iid) = ci.get("CI_PIPELINE_IID") else {
+        if current.version.real().is_none() {
+            return Err(unfilled(
+                "project.version",
+                &current.version,
+                "--version",
+                "CI_COMMIT_TAG or $CI_PIPELINE_IID",
+            ));
+        }
+        return Ok(None);
+    };
+    let iid: u64 = iid.trim().parse().map_err(|_| {
+        UsageError::new(format!(
+            "CI_PIPELINE_IID is {iid:?}, expected the pipeline's number"
+        ))
+    })?;
+    let (base, why) = development_base(&args.project_dir, current);
+    let v = development_version(base.as_ref(), iid);
+    eprintln!(
+        "version {v}: not a tag pipeline, so a development version: the one after {} ({why}), \
+.dev{iid} for pipeline #{iid} (CI_PIPELINE_IID); only tag pipelines publish",
+        base.as_ref()
+            .map_or_else(|| "0.0.0".to_string(), ToString::to_string)
+    );
+    Ok(Some(v))
+}
+
+/// The version a development version follows, and why that one.
+fn development_base(project_dir: &Path, current: &Current) -> (Option<Version>, String) {
+    let own = || {
+        current
+            .version
+            .real()
+            .and_then(|v| parse_version(v, "project.version").ok())
+    };
+    let no_tag = match build::last_version_tag(project_dir) {
+        LastTag::Found { tag, version } => {
+            return (
+                Some(version),
+                format!("the last release tag {tag}, the highest version tag reachable from HEAD"),
+            )
+        }
+        LastTag::NoVersionTag { shallow: true } => {
+            "no version tag reachable from HEAD in this shallow clone; set GIT_DEPTH: 0 on the job \
+to see older tags"
+                .to_string()
+        }
+        LastTag::NoVersionTag { shallow: false } => {
+            "no version tag reachable from HEAD".to_string()
+        }
+        LastTag::NoGit { reason } => format!("no git history to read tags from: {reason}"),
+    };
+    match own() {
+        Some(v) => (Some(v), format!("pyproject.toml's own version; {no_tag}")),
+        None => (
+            None,
+            format!(
+                "pyproject.toml's version is {}; {no_tag}",
+                match &current.version {
+                    Field::Missing => "not set".to_string(),
+                    Field::Placeholder(p) => format!("the placeholder {p:?}"),
+                    Field::Value(v) => format!("{v:?}, not a PEP 440 version"),
+                }
+            ),
+        ),
+    }
 }
 
 fn describe(edit: &Edit) -> String {

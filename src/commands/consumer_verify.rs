@@ -1,6 +1,5 @@
 //! `gl-sign consumer-verify NAME==VERSION`.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,15 +8,16 @@ use serde_json::json;
 
 use super::progress::StderrProgress;
 use super::shared::{
-    credential, hints, identity_policy, reason, runtime, trust_source, url_or_ci, verifier,
+    credential, hints, identity_policy, reason, refreshed_trust, resolve_trust, runtime, url_or_ci,
+    verifier,
 };
-use crate::ci::CiEnvironment;
-use crate::cli::{ConsumerVerifyArgs, OutputFormat};
+use super::verdict::VerdictPrinter;
+use crate::ci::{CiEnvironment, RefScope};
+use crate::cli::ConsumerVerifyArgs;
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
 use crate::http::{registry_client, HttpSettings};
 use crate::registry::consumer::{ReleaseFetcher, ReleaseSource};
-use crate::trust::TrustMaterial;
 
 pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
     let (name, version) = args
@@ -31,8 +31,13 @@ pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
                 args.requirement
             ))
         })?;
-    let policy = identity_policy(&args.identity)?;
-    let trust = TrustMaterial::load(&trust_source(&args.trust))?;
+    let scope = if args.allow_branch_signatures {
+        RefScope::BranchesAndTags
+    } else {
+        RefScope::TagsOnly
+    };
+    let policy = identity_policy(&args.identity, scope)?;
+    let resolved = resolve_trust(&args.trust)?;
     let index_url = url_or_ci(
         args.index_url.as_deref(),
         "--index-url",
@@ -61,7 +66,14 @@ pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
 
     let runtime = runtime()?;
     let http = HttpSettings::default();
-    let verifier = verifier(trust, policy, &args.rekor, &runtime)?;
+    let mut verifier = verifier(
+        resolved.material.clone(),
+        policy.clone(),
+        &args.rekor,
+        &runtime,
+    )?;
+    // Issue 11: refresh through TUF at most once per run.
+    let mut refreshed = false;
     let fetcher = ReleaseFetcher::new(
         registry_client(&http)?,
         source,
@@ -90,97 +102,61 @@ pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
         Err(e) => return Err(e.into()),
     };
 
-    let mut status = ExitStatus::Success;
-    let mut entries = Vec::new();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut printer = VerdictPrinter::new(args.output.output);
     for file in &files {
-        let downloaded = runtime.block_on(fetcher.download(file, &dir, &version));
+        let downloaded = runtime.block_on(fetcher.download(file, &dir, &name, &version));
         // Verification runs here, outside the runtime: a detached signature's
         // Rekor lookup blocks on it.
-        let verdict = downloaded.map(|d| {
-            let result = match d.evidence {
-                Ok(evidence) => verifier
-                    .verify_evidence(evidence, d.sha256)
-                    .map_err(anyhow::Error::from),
-                Err(e) => Err(anyhow::Error::from(e)),
-            };
-            (d.path, result)
-        });
-        let (outcome, detail, hint_list) = match verdict {
-            Ok((path, Ok(verified))) => {
-                if args.dest.is_some() {
-                    std::fs::rename(&path, dir.join(&file.filename))
-                        .with_context(|| format!("cannot keep {}", file.filename))?;
-                }
-                (
-                    ("verified", ExitStatus::Success),
-                    json!({"sha256": verified.sha256, "identity": verified.identity, "issuer": verified.issuer, "evidence": verified.evidence.as_str()}),
-                    vec![],
-                )
-            }
-            Ok((path, Err(e))) => {
-                let _ = std::fs::remove_file(&path);
-                let rejected = e.chain().any(|c| {
-                    c.downcast_ref::<crate::verify::VerifyError>()
-                        .is_some_and(|v| v.is_rejection())
-                        || c.downcast_ref::<crate::registry::consumer::ConsumerError>()
-                            .is_some_and(|v| v.is_rejection())
-                });
-                let code = if rejected {
-                    ("rejected", ExitStatus::Rejected)
-                } else {
-                    ("error", ExitStatus::Error)
+        match downloaded {
+            Ok(d) => {
+                let result = match d.evidence {
+                    Ok(evidence) => {
+                        let mut result = verifier.verify_evidence(evidence.clone(), d.sha256);
+                        if !refreshed && matches!(&result, Err(e) if e.is_unknown_trust()) {
+                            refreshed = true;
+                            if let Some(newer) = refreshed_trust(
+                                &resolved,
+                                &args.trust,
+                                args.rekor.offline,
+                                &runtime,
+                            ) {
+                                verifier = super::shared::verifier(
+                                    newer,
+                                    policy.clone(),
+                                    &args.rekor,
+                                    &runtime,
+                                )?;
+                                result = verifier.verify_evidence(evidence, d.sha256);
+                            }
+                        }
+                        result.map_err(anyhow::Error::from)
+                    }
+                    Err(e) => Err(anyhow::Error::from(e)),
                 };
-                (
-                    code,
-                    json!({"reason": reason(e.as_ref())}),
-                    hints(e.as_ref()),
-                )
-            }
-            Err(e) => {
-                let code = if e.is_rejection() {
-                    ("rejected", ExitStatus::Rejected)
-                } else {
-                    ("error", ExitStatus::Error)
-                };
-                (code, json!({"reason": reason(&e)}), hints(&e))
-            }
-        };
-        status = status.worst(outcome.1);
-        match args.output.output {
-            OutputFormat::Text => {
-                match outcome.0 {
-                    "verified" => writeln!(out, "OK {}", file.filename)?,
-                    _ => writeln!(
-                        out,
-                        "FAILED {}: {}",
-                        file.filename,
-                        detail["reason"].as_str().unwrap_or_default()
-                    )?,
-                }
-                out.flush()?;
-                for hint in &hint_list {
-                    eprintln!("hint: {hint}");
+                match result {
+                    Ok(verified) => {
+                        if args.dest.is_some() {
+                            std::fs::rename(&d.path, dir.join(&file.filename))
+                                .with_context(|| format!("cannot keep {}", file.filename))?;
+                        }
+                        printer.ok(&file.filename, &verified)?;
+                    }
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&d.path);
+                        let rejected = e.chain().any(|c| {
+                            c.downcast_ref::<crate::verify::VerifyError>()
+                                .is_some_and(|v| v.is_rejection())
+                                || c.downcast_ref::<crate::registry::consumer::ConsumerError>()
+                                    .is_some_and(|v| v.is_rejection())
+                        });
+                        printer.failed(&file.filename, e.as_ref(), rejected)?;
+                    }
                 }
             }
-            OutputFormat::Json => {
-                let mut entry =
-                    json!({"file": file.filename, "outcome": outcome.0, "hints": hint_list});
-                if let (Some(e), Some(d)) = (entry.as_object_mut(), detail.as_object()) {
-                    e.extend(d.clone());
-                }
-                entries.push(entry);
-            }
+            Err(e) => printer.failed(&file.filename, &e, e.is_rejection())?,
         }
     }
-    if args.output.output == OutputFormat::Json {
-        serde_json::to_writer_pretty(
-            &mut out,
-            &json!({"release": format!("{name}=={version}"), "files": entries}),
-        )?;
-        writeln!(out)?;
-    }
+    let status = printer.finish(json!({"release": format!("{name}=={version}")}))?;
     eprintln!(
         "{name}=={version}: {} file(s), {}",
         files.len(),

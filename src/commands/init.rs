@@ -9,6 +9,7 @@ use crate::cli::{InitArgs, InitPublishTo};
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
 use crate::pipeline::{self, PipelineOptions, STAGES};
+use crate::pyproject::{self, is_valid_name, Field, PYPROJECT};
 use crate::registry::trusted_publishing::PublisherSettings;
 use crate::sign::output::write_atomic;
 
@@ -20,11 +21,20 @@ pub fn run(args: InitArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => std::env::current_dir().context("cannot read the current directory")?,
         };
+        if args.image.is_none() && !pipeline::valid_python_version(&args.python_version) {
+            return Err(UsageError::new(format!(
+                "--python-version {:?} is not X.Y",
+                args.python_version
+            ))
+            .with_hint("the default image is the official python:X.Y, e.g. --python-version 3.12")
+            .into());
+        }
         let options = PipelineOptions {
             image: args
                 .image
                 .clone()
                 .unwrap_or_else(|| pipeline::default_image(&args.python_version)),
+            install: args.image.is_none(),
             package_name: match &args.package_name {
                 Some(name) => name.clone(),
                 None => default_package_name(&project_dir, ci)?,
@@ -33,6 +43,7 @@ pub fn run(args: InitArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
                 .stages
                 .clone()
                 .unwrap_or_else(|| STAGES.iter().map(|s| s.to_string()).collect()),
+            sign_protected_only: args.sign_protected_only,
         };
         pipeline::render_publishing_to(&options, publish_to(args.publish_to))?
     };
@@ -70,31 +81,43 @@ pub fn run(args: InitArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// `[project].name` of `dir/pyproject.toml`, else the CI project name, else
-/// the directory's name, the last two made PEP 508-valid.
+/// `[project].name` of `dir/pyproject.toml` unless it is missing, a `<…>`
+/// placeholder (GitLab's tutorial ships `name = "<my_package>"`) or invalid;
+/// else the CI project name, else the directory's name, the last two made
+/// PEP 508-valid. Says on stderr which one it took and why.
 fn default_package_name(dir: &Path, ci: &CiEnvironment) -> anyhow::Result<String> {
-    if let Ok(text) = std::fs::read_to_string(dir.join("pyproject.toml")) {
-        if let Ok(doc) = text.parse::<toml_edit::DocumentMut>() {
-            if let Some(name) = doc
-                .get("project")
-                .and_then(|p| p.get("name"))
-                .and_then(|n| n.as_str())
-            {
-                return Ok(name.to_string());
-            }
-        }
-    }
-    let fallback = ci
-        .get("CI_PROJECT_NAME")
-        .map(str::to_string)
-        .or_else(|| {
+    let file = dir.join(PYPROJECT);
+    let skipped = match std::fs::read_to_string(&file) {
+        Ok(text) => match pyproject::current(&file, &text) {
+            Ok(current) => match current.name {
+                Field::Value(name) if is_valid_name(&name) => {
+                    eprintln!("package name {name:?}: from {}", file.display());
+                    return Ok(name);
+                }
+                Field::Value(name) => format!(
+                    "{}'s project.name {name:?} is not a valid name (PEP 508)",
+                    file.display()
+                ),
+                Field::Placeholder(p) => format!(
+                    "{}'s project.name is the placeholder {p:?} (gl-sign build writes the name over it)",
+                    file.display()
+                ),
+                Field::Missing => format!("{} has no project.name", file.display()),
+            },
+            Err(e) => format!("{e}"),
+        },
+        Err(_) => format!("there is no {}", file.display()),
+    };
+    let (fallback, origin) = match ci.get("CI_PROJECT_NAME") {
+        Some(name) => (name.to_string(), "$CI_PROJECT_NAME".to_string()),
+        None => (
             dir.canonicalize()
-                .ok()?
-                .file_name()?
-                .to_str()
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
+                .ok()
+                .and_then(|d| d.file_name()?.to_str().map(str::to_string))
+                .unwrap_or_default(),
+            "the directory's name".to_string(),
+        ),
+    };
     let name: String = fallback
         .to_lowercase()
         .split(|c: char| !c.is_ascii_alphanumeric())
@@ -102,10 +125,13 @@ fn default_package_name(dir: &Path, ci: &CiEnvironment) -> anyhow::Result<String
         .collect::<Vec<_>>()
         .join("-");
     if name.is_empty() {
-        return Err(UsageError::new("cannot tell the package name")
-            .with_hint("pass --package-name")
-            .into());
+        return Err(UsageError::new(format!(
+            "cannot tell the package name: {skipped}, and {origin} {fallback:?} gives none"
+        ))
+        .with_hint("pass --package-name")
+        .into());
     }
+    eprintln!("package name {name:?}: from {origin} {fallback:?}, because {skipped}; pass --package-name to choose another");
     Ok(name)
 }
 

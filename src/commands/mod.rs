@@ -5,8 +5,11 @@ mod consumer_verify;
 mod init;
 mod progress;
 mod publish;
+mod section;
 mod shared;
 mod sign_blob;
+mod trust;
+mod verdict;
 mod verify_blob;
 
 use crate::cli::{Cli, Command};
@@ -22,5 +25,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             consumer_verify::run(args, &crate::ci::CiEnvironment::from_env())
         }
         Command::VerifyBlob(args) => verify_blob::run(args),
+        Command::Trust(args) => trust::run(args),
     }
 }

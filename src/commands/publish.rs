@@ -7,13 +7,14 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use super::progress::StderrProgress;
+use super::section::Section;
 use super::shared::{credential, url_or_ci};
 use crate::ci::CiEnvironment;
-use crate::cli::{PublishArgs, PublishGenericArgs, PublishPypiArgs, PublishTarget};
+use crate::cli::{OutputFormat, PublishArgs, PublishGenericArgs, PublishPypiArgs, PublishTarget};
 use crate::cli::{PypiRepository, RegistryArgs, TrustedPublishingMode};
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
-use crate::http::{registry_client, HttpSettings};
+use crate::http::{redact_url, registry_client, HttpSettings};
 use crate::registry::auth::{Credential, Secret};
 use crate::registry::dist::{name_and_version_from_filename, Dist};
 use crate::registry::generic::{GenericPublisher, GenericTarget, Stored};
@@ -46,7 +47,32 @@ struct Row {
     result: String,
 }
 
-fn print_summary(rows: &[Row]) {
+/// The closing summary: a table, or one JSON document for a pipeline to keep.
+fn print_summary(rows: &[Row], format: OutputFormat, registry: &str, url: &str, ok: bool) {
+    if format == OutputFormat::Json {
+        let files: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "file": r.file,
+                    "size": r.size,
+                    "sha256": r.sha256,
+                    "result": r.result,
+                    "ok": !r.result.starts_with("FAILED"),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "registry": registry,
+            "url": redact_url(url),
+            "ok": ok,
+            "files": files,
+        });
+        if let Ok(text) = serde_json::to_string_pretty(&doc) {
+            println!("{text}");
+        }
+        return;
+    }
     let width = rows.iter().map(|r| r.file.len()).max().unwrap_or(4).max(4);
     println!("{:width$}  {:>10}  {:16}  RESULT", "FILE", "SIZE", "SHA256");
     for r in rows {
@@ -91,6 +117,7 @@ fn pypi(args: PublishPypiArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus>
             "/packages/pypi",
         )?,
     };
+    let shown_url = repository_url.to_string();
     let http = HttpSettings::default();
     let client = registry_client(&http)?;
     let runtime = runtime()?;
@@ -141,6 +168,15 @@ fn pypi(args: PublishPypiArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus>
     let skip_existing = args.skip_existing || trusted.is_some();
     let mut rows = Vec::new();
     let mut failure = None;
+    let section = Section::start(
+        ci.in_gitlab_ci(),
+        "gl_sign_upload",
+        &format!(
+            "uploading {} file(s) to {}",
+            dists.len(),
+            redact_url(&shown_url)
+        ),
+    );
     for ((dist, sha256), attestations) in dists.iter().zip(&attestations) {
         let size = std::fs::metadata(&dist.path).map(|m| m.len()).unwrap_or(0);
         let result = match runtime.block_on(publisher.publish_with_attestations(
@@ -169,7 +205,14 @@ fn pypi(args: PublishPypiArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus>
             result,
         });
     }
-    print_summary(&rows);
+    drop(section);
+    print_summary(
+        &rows,
+        args.output.output,
+        "pypi",
+        &shown_url,
+        failure.is_none(),
+    );
     match failure {
         Some(e) => Err(e.into()),
         None => Ok(ExitStatus::Success),
@@ -202,6 +245,12 @@ fn generic(args: PublishGenericArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
         )?,
     };
     let base_url = url_or_ci(args.url.as_deref(), "--url", ci, "/packages/generic")?;
+    let shown_url = format!(
+        "{}/{}/{}",
+        base_url.as_str().trim_end_matches('/'),
+        package,
+        version
+    );
     let target = GenericTarget {
         base_url,
         package,
@@ -214,6 +263,15 @@ fn generic(args: PublishGenericArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
     let runtime = runtime()?;
     let mut rows = Vec::new();
     let mut failure = None;
+    let section = Section::start(
+        ci.in_gitlab_ci(),
+        "gl_sign_upload",
+        &format!(
+            "uploading {} file(s) to {}",
+            files.len(),
+            redact_url(&shown_url)
+        ),
+    );
     // Serially: GitLab races on concurrent first uploads to a new version.
     for (path, name, sha256) in &files {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -234,7 +292,14 @@ fn generic(args: PublishGenericArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
             result,
         });
     }
-    print_summary(&rows);
+    drop(section);
+    print_summary(
+        &rows,
+        args.output.output,
+        "generic",
+        &shown_url,
+        failure.is_none(),
+    );
     match failure {
         Some(e) => Err(e.into()),
         None => Ok(ExitStatus::Success),

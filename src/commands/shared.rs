@@ -1,6 +1,8 @@
 //! Settings resolution shared by several commands.
 
-use crate::ci::{CiEnvironment, GitLabSigner, DEFAULT_CI_CONFIG_PATH, DEFAULT_GITLAB_URL};
+use crate::ci::{
+    CiEnvironment, GitLabSigner, RefScope, DEFAULT_CI_CONFIG_PATH, DEFAULT_GITLAB_URL,
+};
 use crate::cli::{IdentityPolicyArgs, RegistryArgs, RekorLookupArgs, TrustArgs};
 use crate::diagnostics::{hint_of, UsageError};
 use crate::http::{self, HttpSettings};
@@ -8,7 +10,19 @@ use crate::registry::auth::{Credential, Secret};
 use crate::trust::TrustSource;
 use crate::verify::{BlobVerifier, Extension, IdentityPolicy, Matcher, RekorLog};
 
+// Verification now goes through `resolve_trust`; kept for callers that want
+// only the embedded/file choice.
+#[allow(dead_code)]
 pub fn trust_source(args: &TrustArgs) -> TrustSource {
+    if let Some(path) = &args.trusted_root {
+        if trusted_root_from_env() {
+            // A root chosen by the environment is easy to miss; say which.
+            eprintln!(
+                "note: using trusted root {} from GL_SIGN_TRUSTED_ROOT",
+                path.display()
+            );
+        }
+    }
     match (&args.trusted_root, args.staging) {
         (Some(path), _) => TrustSource::File(path.clone()),
         (None, true) => TrustSource::Staging,
@@ -16,9 +30,23 @@ pub fn trust_source(args: &TrustArgs) -> TrustSource {
     }
 }
 
-pub fn identity_policy(args: &IdentityPolicyArgs) -> Result<IdentityPolicy, UsageError> {
+/// True when `--trusted-root` came from `GL_SIGN_TRUSTED_ROOT`, not the command line.
+fn trusted_root_from_env() -> bool {
+    std::env::var_os("GL_SIGN_TRUSTED_ROOT").is_some_and(|v| !v.is_empty())
+        && !std::env::args_os().any(|a| {
+            a.to_str()
+                .is_some_and(|a| a == "--trusted-root" || a.starts_with("--trusted-root="))
+        })
+}
+
+/// The identity policy; `scope` says which refs a `--gitlab-project` policy
+/// without `--gitlab-ref` accepts.
+pub fn identity_policy(
+    args: &IdentityPolicyArgs,
+    scope: RefScope,
+) -> Result<IdentityPolicy, UsageError> {
     let policy = if let Some(project) = &args.gitlab_project {
-        let signer = GitLabSigner::new(
+        let mut signer = GitLabSigner::new(
             args.gitlab_url.as_deref().unwrap_or(DEFAULT_GITLAB_URL),
             project,
             args.gitlab_config_path
@@ -26,6 +54,9 @@ pub fn identity_policy(args: &IdentityPolicyArgs) -> Result<IdentityPolicy, Usag
                 .unwrap_or(DEFAULT_CI_CONFIG_PATH),
             args.gitlab_ref.as_deref(),
         )?;
+        if scope == RefScope::TagsOnly {
+            signer = signer.tags_only();
+        }
         IdentityPolicy::for_gitlab(signer)
     } else {
         // clap's `requires` does not fire next to a conflicting group, so check here.
@@ -232,4 +263,101 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+/// The TUF cache: `--cache-dir` / `$GL_SIGN_TUF_CACHE`, else
+/// `$XDG_CACHE_HOME/gl-sign/tuf`, else `~/.cache/gl-sign/tuf`; `None` when no
+/// such directory can be named.
+pub fn tuf_cache(flag: Option<&std::path::Path>) -> Option<crate::tuf::TufCache> {
+    use std::path::PathBuf;
+    let env_dir = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = flag
+        .map(PathBuf::from)
+        .or_else(|| env_dir("GL_SIGN_TUF_CACHE"))
+    {
+        return Some(crate::tuf::TufCache::new(dir));
+    }
+    let cache_home = env_dir("XDG_CACHE_HOME")
+        .filter(|p| p.is_absolute())
+        .or_else(|| env_dir("HOME").map(|home| home.join(".cache")))?;
+    Some(crate::tuf::TufCache::new(
+        cache_home.join("gl-sign").join("tuf"),
+    ))
+}
+
+/// The trust material for verification (issue 11): `--trusted-root`, else a
+/// verified TUF cache, else the embedded root. Why a cache was skipped goes to
+/// stderr.
+pub fn resolve_trust(args: &TrustArgs) -> Result<crate::trust::Resolved, crate::trust::TrustError> {
+    let resolved = crate::trust::TrustMaterial::resolve(&crate::trust::TrustRequest {
+        trusted_root: args.trusted_root.as_deref(),
+        staging: args.staging,
+        tuf: tuf_cache(None),
+        now: jiff::Timestamp::now(),
+    })?;
+    if let Some(note) = &resolved.note {
+        eprintln!("note: {note}");
+    }
+    Ok(resolved)
+}
+
+/// Refresh `mirror` through TUF (online), for the retry after a bundle named
+/// a log or CA the trust root in use does not list.
+pub fn refresh_trust(
+    mirror: &crate::tuf::Mirror,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<crate::tuf::UpdateReport> {
+    let cache = tuf_cache(None).ok_or_else(|| {
+        UsageError::new("no TUF cache directory: set XDG_CACHE_HOME or GL_SIGN_TUF_CACHE")
+    })?;
+    let client = http::sigstore_client(&HttpSettings::default())?;
+    Ok(runtime.block_on(cache.update(mirror, client, jiff::Timestamp::now()))?)
+}
+
+/// After a verification named a log or CA the trust root in use does not
+/// list: refresh through TUF once and return the newer material to retry
+/// with, saying so on stderr. With `offline`, or for `--trusted-root`, only
+/// say what would be needed.
+pub fn refreshed_trust(
+    resolved: &crate::trust::Resolved,
+    args: &TrustArgs,
+    offline: bool,
+    runtime: &tokio::runtime::Runtime,
+) -> Option<crate::trust::TrustMaterial> {
+    let mirror = resolved.mirror.as_ref()?;
+    let in_use = &resolved.material.source;
+    if offline {
+        eprintln!(
+            "note: {in_use} does not list the log or CA this evidence names; a TUF refresh of {} \
+             (gl-sign trust update) would be needed, but --offline forbids fetching",
+            http::redact_url(&mirror.url)
+        );
+        return None;
+    }
+    eprintln!(
+        "note: {in_use} does not list the log or CA this evidence names; refreshing it through TUF \
+         from {} and retrying",
+        http::redact_url(&mirror.url)
+    );
+    if let Err(e) = refresh_trust(mirror, runtime) {
+        eprintln!("note: the TUF refresh failed: {}", reason(e.as_ref()));
+        return None;
+    }
+    match resolve_trust(args) {
+        Ok(again) if matches!(again.material.source, crate::trust::TrustSource::Tuf(_)) => {
+            Some(again.material)
+        }
+        Ok(_) => None,
+        Err(e) => {
+            eprintln!(
+                "note: the refreshed trust root cannot be used: {}",
+                reason(&e)
+            );
+            None
+        }
+    }
 }

@@ -1,26 +1,42 @@
 //! `gl-sign verify-blob`.
 
-use std::io::Write;
-
-use serde_json::json;
-
-use super::shared::{hints, identity_policy, reason, runtime, trust_source, verifier};
+use super::shared::{identity_policy, refreshed_trust, resolve_trust, runtime, verifier};
+use super::verdict::VerdictPrinter;
+use crate::ci::RefScope;
 use crate::cli::{OutputFormat, VerifyBlobArgs};
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
-use crate::trust::TrustMaterial;
 use crate::verify::{EvidenceSource, Job, VerifyError};
 
 pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
     let jobs = jobs(&args)?;
-    let policy = identity_policy(&args.identity)?;
-    let trust = TrustMaterial::load(&trust_source(&args.trust))?;
+    let policy = identity_policy(&args.identity, RefScope::BranchesAndTags)?;
+    let resolved = resolve_trust(&args.trust)?;
     // Kept alive for the whole run: lookups block on it from worker threads.
     let runtime = runtime()?;
-    let verifier = verifier(trust, policy, &args.rekor, &runtime)?;
+    let verifier = verifier(
+        resolved.material.clone(),
+        policy.clone(),
+        &args.rekor,
+        &runtime,
+    )?;
 
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let results = verifier.verify_all(&jobs, threads);
+    let mut results = verifier.verify_all(&jobs, threads);
+    // Issue 11: a log or CA the root in use does not list may be in a newer
+    // root; refresh through TUF once and retry only those files.
+    let unknown: Vec<usize> = (0..jobs.len())
+        .filter(|&i| matches!(&results[i], Err(e) if e.is_unknown_trust()))
+        .collect();
+    if !unknown.is_empty() {
+        if let Some(newer) = refreshed_trust(&resolved, &args.trust, args.rekor.offline, &runtime) {
+            let retry = super::shared::verifier(newer, policy, &args.rekor, &runtime)?;
+            let again: Vec<Job> = unknown.iter().map(|&i| jobs[i].clone()).collect();
+            for (i, result) in unknown.into_iter().zip(retry.verify_all(&again, threads)) {
+                results[i] = result;
+            }
+        }
+    }
     print_results(&jobs, &results, args.output.output)
 }
 
@@ -71,67 +87,16 @@ fn print_results(
     results: &[Result<crate::verify::Verified, VerifyError>],
     format: OutputFormat,
 ) -> anyhow::Result<ExitStatus> {
-    let mut status = ExitStatus::Success;
-    let (mut verified, mut rejected, mut errors) = (0usize, 0usize, 0usize);
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut entries = Vec::new();
+    let mut printer = VerdictPrinter::new(format);
     for (job, result) in jobs.iter().zip(results) {
         let file = job.file.display().to_string();
         match result {
-            Ok(v) => {
-                verified += 1;
-                match format {
-                    OutputFormat::Text => writeln!(out, "OK {file}")?,
-                    OutputFormat::Json => entries.push(json!({
-                        "file": file,
-                        "outcome": "verified",
-                        "sha256": v.sha256,
-                        "identity": v.identity,
-                        "issuer": v.issuer,
-                        "evidence": v.evidence.as_str(),
-                        "log_index": v.log_index,
-                        "signed_at": v.signed_at.map(|t| t.to_string()),
-                    })),
-                }
-            }
-            Err(err) => {
-                let outcome = if err.is_rejection() {
-                    rejected += 1;
-                    status = status.worst(ExitStatus::Rejected);
-                    "rejected"
-                } else {
-                    errors += 1;
-                    status = status.worst(ExitStatus::Error);
-                    "error"
-                };
-                let hints = hints(err);
-                match format {
-                    OutputFormat::Text => {
-                        writeln!(out, "FAILED {file}: {}", reason(err))?;
-                        // Keep each hint right after its verdict when both go to a terminal.
-                        out.flush()?;
-                        for hint in &hints {
-                            eprintln!("hint: {hint}");
-                        }
-                    }
-                    OutputFormat::Json => entries.push(json!({
-                        "file": file,
-                        "outcome": outcome,
-                        "reason": reason(err),
-                        "hints": hints,
-                    })),
-                }
-            }
+            Ok(v) => printer.ok(&file, v)?,
+            Err(err) => printer.failed(&file, err, err.is_rejection())?,
         }
     }
-    if format == OutputFormat::Json {
-        let doc =
-            json!({"verified": verified, "rejected": rejected, "errors": errors, "files": entries});
-        serde_json::to_writer_pretty(&mut out, &doc)?;
-        writeln!(out)?;
-    }
-    out.flush()?;
+    let (verified, rejected, errors) = (printer.verified, printer.rejected, printer.errors);
+    let status = printer.finish(serde_json::json!({}))?;
     if jobs.len() > 1 {
         eprintln!(
             "{verified} of {} files verified ({rejected} rejected, {errors} errors)",

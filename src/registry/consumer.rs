@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::auth::Credential;
-use super::dist::{name_and_version_from_filename, normalize_name, same_version};
+use super::dist::{name_and_version_from_filename, normalize_name, same_version, Dist};
 use super::index::{self, IndexFile, Page};
 use super::{Progress, TransferError};
 use crate::http::{follow_redirects, may_carry_credentials, redact_url};
@@ -68,6 +68,21 @@ pub enum ConsumerError {
         #[source]
         source: input::InputError,
     },
+    #[error("the index lists {name:?}, which is not a safe file name ({why})")]
+    UnsafeFileName { name: String, why: &'static str },
+    #[error("{file} is not {expected}: its own metadata ({metadata}) says {found}")]
+    WrongRelease {
+        file: String,
+        expected: String,
+        metadata: &'static str,
+        found: String,
+    },
+    #[error("cannot read the metadata of {file}, so which release it is cannot be checked")]
+    UnreadableDist {
+        file: String,
+        #[source]
+        source: super::dist::DistError,
+    },
     #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
@@ -82,6 +97,9 @@ impl ConsumerError {
         matches!(
             self,
             ConsumerError::NoFiles { .. }
+                | ConsumerError::UnsafeFileName { .. }
+                | ConsumerError::WrongRelease { .. }
+                | ConsumerError::UnreadableDist { .. }
                 | ConsumerError::IndexHashMismatch { .. }
                 | ConsumerError::MissingSignature { .. }
                 | ConsumerError::NoIndexHash { .. }
@@ -92,6 +110,10 @@ impl ConsumerError {
         match self {
             ConsumerError::MissingSignature { .. } => Some(
                 "the release was published without its signatures (gl-sign publish generic), or --package / --generic-url point elsewhere"
+                    .into(),
+            ),
+            ConsumerError::WrongRelease { .. } => Some(
+                "the index serves another release's file under this release's name; do not install it"
                     .into(),
             ),
             ConsumerError::Transfer(TransferError::Unauthorized { .. }) => Some("pass --token, or run inside a GitLab CI job of the project".into()),
@@ -162,12 +184,26 @@ impl ReleaseFetcher {
                 }
             };
         let wanted = normalize_name(name);
+        let claims_release = |filename: &str| {
+            name_and_version_from_filename(filename)
+                .is_some_and(|(n, v)| normalize_name(&n) == wanted && same_version(&v, version))
+        };
+        // The file name becomes a path under --dest: a name that could leave
+        // that directory is refused when any part of it claims this release.
+        for f in &files {
+            if let Err(why) = check_file_name(&f.filename) {
+                let last = f.filename.rsplit(['/', '\\']).next().unwrap_or_default();
+                if claims_release(&f.filename) || claims_release(last.trim_start_matches('.')) {
+                    return Err(ConsumerError::UnsafeFileName {
+                        name: f.filename.clone(),
+                        why,
+                    });
+                }
+            }
+        }
         let release: Vec<IndexFile> = files
             .into_iter()
-            .filter(|f| {
-                name_and_version_from_filename(&f.filename)
-                    .is_some_and(|(n, v)| normalize_name(&n) == wanted && same_version(&v, version))
-            })
+            .filter(|f| check_file_name(&f.filename).is_ok() && claims_release(&f.filename))
             .collect();
         if release.is_empty() {
             return Err(ConsumerError::NoFiles {
@@ -185,6 +221,7 @@ impl ReleaseFetcher {
         &self,
         file: &IndexFile,
         dir: &Path,
+        name: &str,
         version: &str,
     ) -> Result<Downloaded, ConsumerError> {
         let expected = file
@@ -242,6 +279,10 @@ impl ReleaseFetcher {
                 expected,
                 found: hex::encode(sha256),
             });
+        }
+        if let Err(e) = check_release(&path, &file.filename, name, version) {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(e);
         }
         let evidence = self.evidence(&file.filename, version).await;
         Ok(Downloaded {
@@ -327,3 +368,59 @@ impl ReleaseFetcher {
         }
     }
 }
+
+/// A dist file name from an index must be one plain file name: it is joined
+/// to a directory, and a signature is only as good as the name it is about.
+pub fn check_file_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("empty");
+    }
+    if name.contains('\0') {
+        return Err("contains NUL");
+    }
+    if name.contains('/') || name.contains('\\') {
+        return Err("contains a path separator");
+    }
+    if name == ".." || name.starts_with('.') {
+        return Err("starts with a dot");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("contains a control character");
+    }
+    if name_and_version_from_filename(name).is_none() {
+        return Err("not a wheel or sdist file name");
+    }
+    Ok(())
+}
+
+/// The downloaded dist's own metadata (wheel METADATA / sdist PKG-INFO) must
+/// name the requested release: the index and the generic registry may be
+/// controlled by whoever wants `pkg-1.0` installed as `pkg-2.0`.
+fn check_release(
+    path: &Path,
+    filename: &str,
+    name: &str,
+    version: &str,
+) -> Result<(), ConsumerError> {
+    let dist = Dist::open(path).map_err(|source| ConsumerError::UnreadableDist {
+        file: filename.to_string(),
+        source,
+    })?;
+    let metadata = match dist.kind {
+        super::dist::DistKind::Wheel => "wheel METADATA",
+        super::dist::DistKind::Sdist => "sdist PKG-INFO",
+    };
+    let found_name = &dist.metadata.name;
+    let found_version = &dist.metadata.version;
+    if normalize_name(found_name) != normalize_name(name) || !same_version(found_version, version) {
+        return Err(ConsumerError::WrongRelease {
+            file: filename.to_string(),
+            expected: format!("{name}=={version}"),
+            metadata,
+            found: format!("{found_name}=={found_version}"),
+        });
+    }
+    Ok(())
+}
+
+crate::register_hint!(inherent ConsumerError);

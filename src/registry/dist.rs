@@ -145,6 +145,8 @@ pub fn same_version(a: &str, b: &str) -> bool {
     }
 }
 
+crate::register_hint!(none DistError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

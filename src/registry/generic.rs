@@ -276,6 +276,8 @@ impl GenericPublisher {
     }
 }
 
+crate::register_hint!(inherent GenericError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,7 +90,7 @@ impl Progress for Quiet {}
 
 /// sha256 of a file, streaming.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    Ok(sigstore_crypto::sha256_reader(std::fs::File::open(path)?)?.to_hex())
+    Ok(hex::encode(crate::files::sha256_file(path)?))
 }
 
 /// A streaming request body over a file, reporting progress as it is read.
@@ -112,3 +112,5 @@ pub(crate) async fn file_body(
         });
     Ok((reqwest::Body::wrap_stream(stream), total))
 }
+
+crate::register_hint!(none TransferError);

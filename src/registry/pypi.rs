@@ -418,3 +418,5 @@ fn metadata_form(dist: &Dist, sha256: &str) -> Form {
     }
     form
 }
+
+crate::register_hint!(inherent PublishError);

@@ -265,7 +265,7 @@ fn describe_errors(errors: &[MintError]) -> String {
         .join("; ")
 }
 
-impl crate::diagnostics::Hint for TrustedPublishingError {
+impl crate::hint::Hint for TrustedPublishingError {
     fn hint(&self) -> Option<String> {
         match self {
             TrustedPublishingError::NotSupported { .. } => Some(
@@ -285,6 +285,8 @@ impl crate::diagnostics::Hint for TrustedPublishingError {
         }
     }
 }
+
+crate::register_hint!(TrustedPublishingError);
 
 /// What PyPI matched, and what to configure there; never the token itself.
 fn refusal_hint(errors: &[MintError], claims: Option<&PublisherClaims>, audience: &str) -> String {
@@ -491,7 +493,7 @@ pub enum AttestationFileError {
     NotAnAttestation { path: PathBuf },
 }
 
-impl crate::diagnostics::Hint for AttestationFileError {
+impl crate::hint::Hint for AttestationFileError {
     fn hint(&self) -> Option<String> {
         match self {
             AttestationFileError::NotAnAttestation { .. } => Some(
@@ -502,6 +504,8 @@ impl crate::diagnostics::Hint for AttestationFileError {
         }
     }
 }
+
+crate::register_hint!(AttestationFileError);
 
 /// The attestations beside `dist`: files named `<exact dist file name>.<type>.attestation`
 /// with a dot-free `<type>` (uv's and twine's convention), sorted by name. Each must

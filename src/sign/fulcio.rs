@@ -11,7 +11,7 @@ use serde_json::json;
 use sigstore_crypto::KeyPair;
 
 use super::token::IdentityToken;
-use crate::http::{redact_url, send_retrying, HttpSettings};
+use crate::http::{may_carry_credentials, redact_url, send_retrying, HttpSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FulcioError {
@@ -31,6 +31,8 @@ pub enum FulcioError {
     BadResponse { url: String, detail: String },
     #[error("cannot create the proof of possession: {0}")]
     Key(String),
+    #[error("refusing to send the identity token to {url}: https is required (plain http only to loopback)")]
+    Insecure { url: String },
 }
 
 #[derive(Deserialize)]
@@ -60,6 +62,10 @@ pub async fn request_certificate(
 ) -> Result<Vec<u8>, FulcioError> {
     let url = format!("{}/api/v2/signingCert", fulcio_url.trim_end_matches('/'));
     let shown = redact_url(&url);
+    // The token is in the body: never in clear, whoever built the URL.
+    if !reqwest::Url::parse(&url).is_ok_and(|u| may_carry_credentials(&u)) {
+        return Err(FulcioError::Insecure { url: shown });
+    }
     let public_key = key
         .public_key_der()
         .map_err(|e| FulcioError::Key(e.to_string()))?
@@ -129,3 +135,5 @@ pub async fn request_certificate(
     }
     Ok(block.contents().to_vec())
 }
+
+crate::register_hint!(none FulcioError);

@@ -6,6 +6,12 @@
 //! written until every new bundle has passed full offline verification
 //! against the trusted root and the token's identity: a Fulcio or Rekor that
 //! answers with something unverifiable is an error, not a signature.
+//!
+//! Rekor v1 (`/api/v1/log/entries`, hashedrekord 0.0.1) or Rekor v2
+//! (`/api/v2/log/entries`, hashedrekord 0.0.2) is chosen per run; Rekor v2
+//! entries carry no signed time, so they always come with an RFC 3161
+//! timestamp. The identity token goes to Fulcio only over https (or http to
+//! loopback), checked before any request.
 
 mod fulcio;
 pub mod output;
@@ -32,8 +38,138 @@ pub use token::{IdentityToken, TokenError};
 pub struct Services {
     pub fulcio_url: String,
     pub rekor_url: String,
-    /// RFC 3161 timestamp authority, optional with Rekor v1.
+    /// The API `rekor_url` speaks.
+    pub rekor_version: RekorVersion,
+    /// RFC 3161 timestamp authority: optional with Rekor v1, required with v2.
     pub tsa_url: Option<String>,
+}
+
+/// Major API version of a Rekor log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RekorVersion {
+    V1,
+    V2,
+}
+
+impl RekorVersion {
+    pub fn from_major(major: u32) -> Option<RekorVersion> {
+        match major {
+            1 => Some(RekorVersion::V1),
+            2 => Some(RekorVersion::V2),
+            _ => None,
+        }
+    }
+    pub fn major(self) -> u32 {
+        match self {
+            RekorVersion::V1 => 1,
+            RekorVersion::V2 => 2,
+        }
+    }
+}
+
+/// Why a signing config cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningConfigError {
+    #[error("{origin} is not a valid Sigstore signing config")]
+    Invalid {
+        origin: String,
+        #[source]
+        source: sigstore_trust_root::Error,
+    },
+    #[error("{origin} names no current Fulcio (caUrls)")]
+    NoFulcio { origin: String },
+    #[error("{origin} names no current Rekor v{major} log (rekorTlogUrls)")]
+    NoRekor { origin: String, major: u32 },
+    #[error("{origin} names no current Rekor log that gl-sign can write to (v1 or v2)")]
+    NoSupportedRekor { origin: String },
+}
+
+impl crate::diagnostics::Hint for SigningConfigError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SigningConfigError::NoRekor { .. } => {
+                Some("leave out the Rekor version to use the log the signing config prefers".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A Sigstore signing config (v0.2), read where it is named.
+pub struct SigningConfig {
+    config: sigstore_trust_root::SigningConfig,
+    origin: String,
+}
+
+impl SigningConfig {
+    pub fn from_file(path: &Path) -> Result<SigningConfig, SigningConfigError> {
+        let origin = path.display().to_string();
+        let config = sigstore_trust_root::SigningConfig::from_file(path).map_err(|source| {
+            SigningConfigError::Invalid {
+                origin: origin.clone(),
+                source,
+            }
+        })?;
+        Ok(SigningConfig { config, origin })
+    }
+
+    /// A config already parsed and verified elsewhere (the TUF cache), named
+    /// by `origin` in messages.
+    pub fn from_parts(config: sigstore_trust_root::SigningConfig, origin: String) -> SigningConfig {
+        SigningConfig { config, origin }
+    }
+
+    /// The signing config built into gl-sign for public-good or staging.
+    pub fn embedded(staging: bool) -> SigningConfig {
+        let (json, origin) = if staging {
+            (
+                sigstore_trust_root::SIGSTORE_STAGING_SIGNING_CONFIG,
+                "the embedded staging signing config",
+            )
+        } else {
+            (
+                sigstore_trust_root::SIGSTORE_PRODUCTION_SIGNING_CONFIG,
+                "the embedded public-good signing config",
+            )
+        };
+        SigningConfig {
+            config: sigstore_trust_root::SigningConfig::from_json(json)
+                .expect("the embedded signing configs parse"),
+            origin: origin.into(),
+        }
+    }
+
+    /// Services by the spec's selection rules: the current Fulcio, the Rekor
+    /// log of the highest supported major version (or exactly `rekor`), and
+    /// the current TSA, if any.
+    pub fn services(&self, rekor: Option<RekorVersion>) -> Result<Services, SigningConfigError> {
+        let origin = || self.origin.clone();
+        let fulcio = self
+            .config
+            .fulcio_url()
+            .ok_or_else(|| SigningConfigError::NoFulcio { origin: origin() })?;
+        let log = match rekor {
+            Some(version) => self
+                .config
+                .rekor_url(Some(version.major()))
+                .ok_or_else(|| SigningConfigError::NoRekor {
+                    origin: origin(),
+                    major: version.major(),
+                })?,
+            None => self
+                .config
+                .rekor_url(None)
+                .ok_or_else(|| SigningConfigError::NoSupportedRekor { origin: origin() })?,
+        };
+        let rekor_version = RekorVersion::from_major(log.major_api_version)
+            .ok_or_else(|| SigningConfigError::NoSupportedRekor { origin: origin() })?;
+        Ok(Services {
+            fulcio_url: fulcio.url.clone(),
+            rekor_url: log.url.clone(),
+            rekor_version,
+            tsa_url: self.config.tsa_url().map(|t| t.url.clone()),
+        })
+    }
 }
 
 pub const PUBLIC_GOOD_FULCIO: &str = "https://fulcio.sigstore.dev";
@@ -133,6 +269,17 @@ pub enum SignError {
         #[source]
         source: RekorError,
     },
+    #[error("cannot log the signature of {} in the Rekor v2 log {url}", file.display())]
+    RekorV2 {
+        file: PathBuf,
+        url: String,
+        #[source]
+        source: sigstore_rekor::Error,
+    },
+    #[error("the Rekor v2 log {rekor_url} needs an RFC 3161 timestamp for every entry, but no timestamp authority was given")]
+    V2NeedsTimestamp { rekor_url: String },
+    #[error("refusing to send the identity token to {url}: https is required (plain http only to loopback)")]
+    InsecureFulcio { url: String },
     #[error("the new signature of {} does not verify; nothing was written for it", file.display())]
     SelfCheck {
         file: PathBuf,
@@ -169,6 +316,15 @@ impl SignError {
             SignError::SelfCheck { source, .. } => source.hint().or_else(|| {
                 Some("check --trusted-root: it must describe the Fulcio and Rekor that were used".into())
             }),
+            SignError::V2NeedsTimestamp { .. } => Some(
+                "pass --timestamp-server-url, use a signing config that lists tsaUrls, or choose --rekor-version 1"
+                    .into(),
+            ),
+            SignError::InsecureFulcio { .. } => Some(
+                "use the https:// URL of Fulcio; an http URL would expose the token to anyone on the path".into(),
+            ),
+            // Transparent wrappers: their source is not in the chain.
+            SignError::Trust(e) => crate::hint::Hint::hint(e),
             _ => None,
         }
     }
@@ -182,7 +338,22 @@ pub struct BlobSigner {
 }
 
 impl BlobSigner {
+    /// Refuses, before any request, settings that would leak the token or
+    /// write Rekor v2 entries without a timestamp.
     pub fn new(settings: SignSettings, trust: TrustMaterial) -> Result<Self, SignError> {
+        let services = &settings.services;
+        let fulcio_ok = reqwest::Url::parse(&services.fulcio_url)
+            .is_ok_and(|url| http::may_carry_credentials(&url));
+        if !fulcio_ok {
+            return Err(SignError::InsecureFulcio {
+                url: http::redact_url(&services.fulcio_url),
+            });
+        }
+        if services.rekor_version == RekorVersion::V2 && services.tsa_url.is_none() {
+            return Err(SignError::V2NeedsTimestamp {
+                rekor_url: http::redact_url(&services.rekor_url),
+            });
+        }
         let client = http::sigstore_client(&settings.http)?;
         Ok(BlobSigner {
             settings,
@@ -233,11 +404,25 @@ impl BlobSigner {
         let not_after = certificate_not_after(&certificate)?;
         reporter.certificate(&token.expected_identity(), not_after);
 
-        let rekor = RekorLog::new(
-            self.client.clone(),
-            &self.settings.services.rekor_url,
-            self.settings.http.clone(),
-        );
+        let rekor = match self.settings.services.rekor_version {
+            RekorVersion::V1 => Log::V1(RekorLog::new(
+                self.client.clone(),
+                &self.settings.services.rekor_url,
+                self.settings.http.clone(),
+            )),
+            RekorVersion::V2 => Log::V2(
+                sigstore_rekor::RekorV2Client::builder(self.settings.services.rekor_url.clone())
+                    .with_http_client(self.client.clone())
+                    .build()
+                    .map_err(|source| SignError::RekorV2 {
+                        file: PathBuf::new(),
+                        url: http::redact_url(&self.settings.services.rekor_url),
+                        source,
+                    })?,
+                http::redact_url(&self.settings.services.rekor_url),
+                self.settings.http.clone(),
+            ),
+        };
         let tsa = match &self.settings.services.tsa_url {
             Some(url) => Some(Arc::new((
                 sigstore_tsa::TimestampClient::builder(url.clone())
@@ -265,6 +450,7 @@ impl BlobSigner {
             };
             let (rekor, limit, verifier, tsa) =
                 (rekor.clone(), limit.clone(), verifier.clone(), tsa.clone());
+            let http_settings = self.settings.http.clone();
             tasks.spawn(async move {
                 let _permit = limit
                     .acquire_owned()
@@ -276,28 +462,24 @@ impl BlobSigner {
                         not_after,
                     });
                 }
-                let (entry, existed) =
-                    rekor
-                        .create(&detached, digest.as_bytes())
-                        .await
-                        .map_err(|source| SignError::Rekor {
-                            file: job.file.clone(),
-                            source,
-                        })?;
+                // The timestamp first: a Rekor v2 entry is worthless without one.
                 let timestamp = match &tsa {
                     Some(tsa) => {
                         let (client, url) = tsa.as_ref();
-                        let token = client
-                            .timestamp_signature(&SignatureBytes::from(detached.signature.clone()))
-                            .await
-                            .map_err(|source| SignError::Timestamp {
-                                url: url.clone(),
-                                source,
-                            })?;
+                        let signature = SignatureBytes::from(detached.signature.clone());
+                        let token = retry_transient(&http_settings, tsa_transient, || {
+                            client.timestamp_signature(&signature)
+                        })
+                        .await
+                        .map_err(|source| SignError::Timestamp {
+                            url: url.clone(),
+                            source,
+                        })?;
                         Some(token)
                     }
                     None => None,
                 };
+                let (entry, existed) = rekor.create(&job.file, &detached, &digest).await?;
                 let bundle = crate::verify::input::bundle_v03(
                     &detached,
                     digest.as_bytes(),
@@ -448,12 +630,105 @@ impl BlobSigner {
     }
 }
 
+/// The log a run writes to.
+#[derive(Clone)]
+enum Log {
+    V1(RekorLog),
+    /// Client, redacted URL, and the retry settings.
+    V2(sigstore_rekor::RekorV2Client, String, HttpSettings),
+}
+
+impl Log {
+    /// Log one signature; returns the entry and whether it already existed.
+    async fn create(
+        &self,
+        file: &Path,
+        detached: &Detached,
+        digest: &Sha256Hash,
+    ) -> Result<(sigstore_types::TransparencyLogEntry, bool), SignError> {
+        match self {
+            Log::V1(log) => log
+                .create(detached, digest.as_bytes())
+                .await
+                .map_err(|source| SignError::Rekor {
+                    file: file.to_path_buf(),
+                    source,
+                }),
+            Log::V2(client, url, settings) => {
+                // The response is checked against this request by the client,
+                // then verified in full (checkpoint, proof, timestamp) by the caller.
+                let request = sigstore_rekor::HashedRekordV2::new_with_certificate(
+                    digest,
+                    &SignatureBytes::from(detached.signature.clone()),
+                    &sigstore_types::DerCertificate::from(detached.certificate.clone()),
+                    sigstore_rekor::RekorV2KeyDetails::PkixEcdsaP256Sha256,
+                );
+                // A retried append at worst logs the same entry twice; both verify.
+                let entry = retry_transient(settings, rekor_v2_transient, || {
+                    client.create_entry(request.clone())
+                })
+                .await
+                .map_err(|source| SignError::RekorV2 {
+                    file: file.to_path_buf(),
+                    url: url.clone(),
+                    source,
+                })?;
+                Ok((entry, false))
+            }
+        }
+    }
+}
+
+/// Run `attempt` again after transient failures, with doubling delays.
+async fn retry_transient<T, E, F, Fut>(
+    settings: &HttpSettings,
+    transient: fn(&E) -> bool,
+    mut attempt: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut delay = settings.min_backoff;
+    for _ in 0..settings.retries {
+        match attempt().await {
+            Err(e) if transient(&e) => {
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2);
+            }
+            done => return done,
+        }
+    }
+    attempt().await
+}
+
+/// 5xx, 429 and transport failures; not refusals or bad answers.
+fn rekor_v2_transient(e: &sigstore_rekor::Error) -> bool {
+    match e {
+        sigstore_rekor::Error::Status { status, .. } => *status >= 500 || *status == 429,
+        sigstore_rekor::Error::Http(_) => true,
+        _ => false,
+    }
+}
+
+/// sigstore-tsa reports statuses as text ("TSA returned status 503 ...").
+fn tsa_transient(e: &sigstore_tsa::Error) -> bool {
+    match e {
+        sigstore_tsa::Error::Http(message) => {
+            !message.contains("status 4") || message.contains("status 429")
+        }
+        _ => false,
+    }
+}
+
 fn hash(path: &Path) -> Result<Sha256Hash, SignError> {
     let read = |source| SignError::Read {
         path: path.to_path_buf(),
         source,
     };
-    sigstore_crypto::sha256_reader(std::fs::File::open(path).map_err(read)?).map_err(read)
+    crate::files::sha256_file(path)
+        .map(Sha256Hash::from)
+        .map_err(read)
 }
 
 fn certificate_not_after(der: &[u8]) -> Result<jiff::Timestamp, SignError> {
@@ -464,3 +739,6 @@ fn certificate_not_after(der: &[u8]) -> Result<jiff::Timestamp, SignError> {
         SignError::BadCertificate(crate::verify::InputError::BadCertificate(e.to_string()))
     })
 }
+
+crate::register_hint!(inherent SignError);
+crate::register_hint!(SigningConfigError);

@@ -1,7 +1,6 @@
 //! cosign's output files, written atomically: a temporary file in the same
 //! directory, then a rename, so a crash never leaves half a signature.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
@@ -60,23 +59,13 @@ pub(super) fn write_all(
 }
 
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), OutputError> {
-    let error = |source| OutputError {
+    crate::files::write_atomic(path, contents).map_err(|source| OutputError {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::Builder::new()
-        .prefix(".gl-sign-")
-        .tempfile_in(dir)
-        .map_err(error)?;
-    file.write_all(contents).map_err(error)?;
-    file.as_file().sync_all().map_err(error)?;
-    file.persist(path).map_err(|e| error(e.error))?;
-    Ok(())
+    })
 }
+
+crate::register_hint!(none OutputError);
 
 #[cfg(test)]
 mod tests {

@@ -166,6 +166,8 @@ impl fmt::Debug for IdentityToken {
     }
 }
 
+crate::register_hint!(inherent TokenError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -322,6 +322,8 @@ pub fn certificate_pem(der: &[u8]) -> String {
     )
 }
 
+crate::register_hint!(inherent InputError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,11 +5,11 @@
 //! proof with a signed checkpoint, log entry consistency, signature), none is
 //! skipped, and a check that cannot be made is a failure.
 
+pub mod evidence;
 pub mod input;
 pub mod policy;
 pub mod rekor;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -18,6 +18,7 @@ use sigstore_types::{Bundle, Sha256Hash, SignatureContent};
 use sigstore_verify::{VerificationPolicy, Verifier};
 
 use crate::trust::{TrustError, TrustMaterial};
+pub use evidence::EvidenceError;
 pub use input::{Detached, Evidence, EvidenceKind, InputError};
 pub use policy::{Extension, IdentityPolicy, Matcher, PolicyViolation};
 pub use rekor::{RekorError, RekorLog};
@@ -58,6 +59,13 @@ pub struct Verified {
     pub evidence: EvidenceKind,
     /// Rekor log index of the entry that proved inclusion.
     pub log_index: Option<u64>,
+    /// The log that entry is in (its `baseUrl` in the trusted root).
+    pub log: Option<String>,
+    /// The git ref whose pipeline signed (Fulcio's source repository ref,
+    /// .1.14), when the certificate has one.
+    pub git_ref: Option<String>,
+    /// Which trust root decided, e.g. "embedded public-good production root".
+    pub trust_root: String,
     /// The earliest authenticated signing time (SET integrated time or TSA).
     pub signed_at: Option<jiff::Timestamp>,
 }
@@ -72,6 +80,12 @@ pub enum VerifyError {
     DigestMismatch { expected: String, found: String },
     #[error("the transparency log entry is for another file: expected sha256 {expected} (from the log entry), file has {found}")]
     LoggedDigestMismatch { expected: String, found: String },
+    #[error("the transparency log evidence is not acceptable")]
+    Evidence {
+        #[source]
+        source: EvidenceError,
+        hint: Option<String>,
+    },
     #[error("{what}")]
     Sigstore {
         what: &'static str,
@@ -122,6 +136,7 @@ impl VerifyError {
         matches!(
             self,
             VerifyError::Policy(_)
+                | VerifyError::Evidence { .. }
                 | VerifyError::DigestMismatch { .. }
                 | VerifyError::LoggedDigestMismatch { .. }
                 | VerifyError::Sigstore { .. }
@@ -129,6 +144,30 @@ impl VerifyError {
                 | VerifyError::CertificateDiffers
                 | VerifyError::SignatureDiffers
         )
+    }
+
+    /// True when the evidence names a log, CT log or CA that the trust root in
+    /// use may not list yet: a newer trust root (a TUF refresh) may verify it.
+    pub fn is_unknown_trust(&self) -> bool {
+        use sigstore_verify::{CertificateError as C, Error as E, TransparencyLogError as T};
+        match self {
+            VerifyError::Sigstore { what, source, .. } => {
+                what.contains("the trusted root does not list")
+                    || matches!(
+                        source,
+                        E::TransparencyLog(T::UnknownLog { .. })
+                            | E::Certificate(C::ChainInvalid(_))
+                            | E::Certificate(C::NoValidAuthority { .. })
+                            | E::Certificate(C::Sct(_))
+                    )
+            }
+            // A log the root does not list is caught before the cryptography.
+            VerifyError::Evidence {
+                source: EvidenceError::UnknownLog { .. },
+                ..
+            } => true,
+            _ => false,
+        }
     }
 
     pub fn hint(&self) -> Option<String> {
@@ -144,6 +183,7 @@ impl VerifyError {
                  to look the entry up in Rekor"
                     .into(),
             ),
+            VerifyError::Evidence { hint, .. } => hint.clone(),
             VerifyError::DigestMismatch { .. } => {
                 Some("the file differs from the one that was signed; check that the right file and bundle are paired".into())
             }
@@ -272,6 +312,8 @@ impl BlobVerifier {
         kind: EvidenceKind,
         digest: &Sha256Hash,
     ) -> Result<Verified, VerifyError> {
+        // Evidence sigstore-verify would let pass unverified is refused first.
+        evidence::check_structure(bundle, &self.trust.root).map_err(|e| self.refuse(e))?;
         // Identity is checked below by `IdentityPolicy`, which also does
         // regexps and extensions; every cryptographic check stays on.
         let crypto_policy = VerificationPolicy::any_identity();
@@ -289,6 +331,8 @@ impl BlobVerifier {
                 hint: None,
             });
         }
+        evidence::check_log_key_window(bundle, &self.trust.root, result.verified_timestamps())
+            .map_err(|e| self.refuse(e))?;
         let identity = result.identity().map(|san| san.as_str().to_string());
         let certificate = result.certificate().ok_or_else(|| VerifyError::Sigstore {
             what: "no certificate in the verification result",
@@ -297,18 +341,37 @@ impl BlobVerifier {
         })?;
         self.policy
             .check(identity.as_deref(), result.issuer(), &certificate.ci_claims)?;
+        // check_structure admitted exactly one entry: it is the proof.
+        let entry = bundle.verification_material.tlog_entries.first();
         Ok(Verified {
             sha256: digest.to_hex(),
             identity: identity.unwrap_or_default(),
             issuer: result.issuer().unwrap_or_default().to_string(),
             evidence: kind,
-            log_index: bundle
-                .verification_material
-                .tlog_entries
-                .first()
-                .map(|e| e.log_index.get()),
+            log_index: entry.map(|e| e.log_index.get()),
+            log: entry
+                .and_then(|e| evidence::log_of(&self.trust.root, e))
+                .map(|log| log.base_url.clone()),
+            git_ref: certificate.ci_claims.source_repository_ref.clone(),
+            trust_root: self.trust.describe(),
             signed_at: result.verified_timestamps().iter().min().copied(),
         })
+    }
+
+    fn refuse(&self, source: EvidenceError) -> VerifyError {
+        let hint = match source {
+            EvidenceError::UnknownLog { .. } => Some(format!(
+                "was it signed with another Sigstore instance? this check used {}; try --staging or --trusted-root",
+                self.trust.source
+            )),
+            EvidenceError::EntryCount { .. } => Some(
+                "a bundle carries the one log entry that proves its signature was logged; \
+                 re-create it with gl-sign sign-blob or cosign sign-blob --bundle"
+                    .into(),
+            ),
+            _ => None,
+        };
+        VerifyError::Evidence { source, hint }
     }
 
     fn lists_logs_of(&self, bundle: &Bundle) -> bool {
@@ -436,8 +499,9 @@ fn hash_file(path: &Path) -> Result<Sha256Hash, VerifyError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(read_error)?;
-    sigstore_crypto::sha256_reader(file).map_err(read_error)
+    crate::files::sha256_file(path)
+        .map(Sha256Hash::from)
+        .map_err(read_error)
 }
 
 fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, VerifyError> {
@@ -597,3 +661,5 @@ pub fn inspect_certificate(bytes: &[u8]) -> Result<CertificateClaims, InputError
         claims: info.ci_claims,
     })
 }
+
+crate::register_hint!(inherent VerifyError);

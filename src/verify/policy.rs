@@ -8,7 +8,7 @@
 use regex::Regex;
 use sigstore_crypto::FulcioCiClaims;
 
-use crate::ci::GitLabSigner;
+use crate::ci::{GitLabSigner, RefScope};
 use crate::diagnostics::UsageError;
 
 /// How one certificate value must look.
@@ -180,12 +180,16 @@ impl IdentityPolicy {
             Some(identity) => Matcher::Exact(identity),
             None => {
                 let prefix = regex::escape(&signer.identity_prefix());
-                let pattern = format!("{prefix}refs/(heads|tags)/.+");
+                let (refs, shown) = match signer.scope {
+                    RefScope::BranchesAndTags => ("(heads|tags)", "refs/heads/* or refs/tags/*"),
+                    RefScope::TagsOnly => ("tags", "refs/tags/* (a tag pipeline)"),
+                };
+                let pattern = format!("{prefix}refs/{refs}/.+");
                 Matcher::Pattern {
                     anchored: Regex::new(&format!("^(?:{pattern})$"))
                         .expect("escaped prefix is a valid regex"),
                     unanchored: Regex::new(&pattern).expect("escaped prefix is a valid regex"),
-                    shown: format!("{}refs/heads/* or refs/tags/*", signer.identity_prefix()),
+                    shown: format!("{}{shown}", signer.identity_prefix()),
                 }
             }
         };
@@ -225,6 +229,9 @@ impl IdentityPolicy {
                 hint: issuer_hint(&self.issuer, found_issuer),
             });
         }
+        if let Some(signer) = &self.gitlab {
+            check_gitlab_claims(signer, found, claims)?;
+        }
         for (extension, expected) in &self.extensions {
             let found = extension.value(claims);
             if found != Some(expected.as_str()) {
@@ -254,12 +261,47 @@ impl IdentityPolicy {
             Matcher::Exact(expected) if found.starts_with(expected.as_str()) => Some(format!(
                 "the certificate identity continues after what was given; the full value is {found}"
             )),
+            _ if self.gitlab.as_ref().is_some_and(|g| g.scope == RefScope::TagsOnly && g.git_ref.is_none())
+                && found.contains("@refs/heads/") => Some(
+                "a release must be signed by a tag pipeline; this signature comes from a branch pipeline. \
+                 Pin that branch with --gitlab-ref, or pass --allow-branch-signatures to accept any branch"
+                    .into(),
+            ),
             _ if self.gitlab.is_some() && found.contains("//") => Some(
                 "check --gitlab-project, --gitlab-ref and --gitlab-config-path against the identity above".into(),
             ),
             _ => None,
         }
     }
+}
+
+/// What a GitLab certificate must also say, beyond its identity: the source
+/// repository is the project (.1.12), and the source ref (.1.14) is the ref in
+/// the identity, so no extension contradicts what the SAN proves.
+fn check_gitlab_claims(
+    signer: &GitLabSigner,
+    identity: &str,
+    claims: &FulcioCiClaims,
+) -> Result<(), PolicyViolation> {
+    let uris = signer.source_repository_uris();
+    let found = claims.source_repository_uri.as_deref();
+    if !found.is_some_and(|f| uris.iter().any(|u| u == f)) {
+        return Err(PolicyViolation::Extension {
+            extension: Extension::SourceRepositoryUri,
+            expected: uris.join(" or "),
+            found: found.map(str::to_string),
+        });
+    }
+    let identity_ref = identity.rsplit_once('@').map(|(_, r)| r.to_string());
+    let found = claims.source_repository_ref.as_deref();
+    if identity_ref.is_none() || found != identity_ref.as_deref() {
+        return Err(PolicyViolation::Extension {
+            extension: Extension::SourceRepositoryRef,
+            expected: identity_ref.unwrap_or_else(|| "the ref in the identity".into()),
+            found: found.map(str::to_string),
+        });
+    }
+    Ok(())
 }
 
 fn issuer_hint(expected: &Matcher, found: &str) -> Option<String> {
@@ -326,6 +368,8 @@ impl PolicyViolation {
         }
     }
 }
+
+crate::register_hint!(inherent PolicyViolation);
 
 #[cfg(test)]
 mod tests {
@@ -398,36 +442,83 @@ mod tests {
         assert!(Matcher::pattern("--x", "(").is_err());
     }
 
+    /// The claims Fulcio gives a GitLab.com certificate for `identity`.
+    fn gitlab_claims(project: &str, identity: &str) -> FulcioCiClaims {
+        let mut claims = FulcioCiClaims::default();
+        claims.source_repository_uri = Some(format!("https://gitlab.com/{project}"));
+        claims.source_repository_ref = identity.rsplit_once('@').map(|(_, r)| r.to_string());
+        claims
+    }
+
+    fn check_gitlab(p: &IdentityPolicy, identity: &str) -> Result<(), PolicyViolation> {
+        p.check(
+            Some(identity),
+            Some("https://gitlab.com"),
+            &gitlab_claims("g/p", identity),
+        )
+    }
+
     #[test]
     fn gitlab_policy_without_ref_accepts_branches_and_tags_only() {
         let signer =
             GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", None).unwrap();
         let p = IdentityPolicy::for_gitlab(signer);
-        assert!(check(&p, ID, "https://gitlab.com").is_ok());
-        assert!(check(
+        assert!(check_gitlab(&p, ID).is_ok());
+        assert!(check_gitlab(&p, "https://gitlab.com/g/p//.gitlab-ci.yml@refs/tags/v1.0").is_ok());
+        assert!(check_gitlab(
             &p,
-            "https://gitlab.com/g/p//.gitlab-ci.yml@refs/tags/v1.0",
-            "https://gitlab.com"
-        )
-        .is_ok());
-        assert!(check(
-            &p,
-            "https://gitlab.com/g/p//.gitlab-ci.yml@refs/merge-requests/1",
-            "https://gitlab.com"
+            "https://gitlab.com/g/p//.gitlab-ci.yml@refs/merge-requests/1"
         )
         .is_err());
-        assert!(check(
+        assert!(check_gitlab(&p, "https://gitlab.com/g/p//other.yml@refs/heads/main").is_err());
+        assert!(check_gitlab(
             &p,
-            "https://gitlab.com/g/p//other.yml@refs/heads/main",
-            "https://gitlab.com"
+            "https://gitlab.com/g/p2//.gitlab-ci.yml@refs/heads/main"
         )
         .is_err());
-        assert!(check(
-            &p,
-            "https://gitlab.com/g/p2//.gitlab-ci.yml@refs/heads/main",
-            "https://gitlab.com"
-        )
-        .is_err());
+    }
+
+    #[test]
+    fn a_tags_only_gitlab_policy_refuses_branch_pipelines_with_a_hint() {
+        let signer = GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", None)
+            .unwrap()
+            .tags_only();
+        let p = IdentityPolicy::for_gitlab(signer);
+        assert!(check_gitlab(&p, "https://gitlab.com/g/p//.gitlab-ci.yml@refs/tags/v1.0").is_ok());
+        let e = check_gitlab(&p, ID).unwrap_err();
+        assert!(
+            e.to_string().contains("refs/tags/* (a tag pipeline)"),
+            "{e}"
+        );
+        assert!(e.hint().unwrap().contains("--allow-branch-signatures"));
+    }
+
+    #[test]
+    fn a_gitlab_certificate_must_name_the_project_and_ref_in_its_extensions() {
+        let signer =
+            GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", None).unwrap();
+        let p = IdentityPolicy::for_gitlab(signer);
+        let mut claims = gitlab_claims("g/other", ID);
+        let e = p
+            .check(Some(ID), Some("https://gitlab.com"), &claims)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "expected source repository URI (1.3.6.1.4.1.57264.1.12) https://gitlab.com/g/p, \
+             certificate has https://gitlab.com/g/other"
+        );
+        claims = gitlab_claims("g/p", ID);
+        claims.source_repository_ref = Some("refs/heads/other".into());
+        let e = p
+            .check(Some(ID), Some("https://gitlab.com"), &claims)
+            .unwrap_err();
+        assert!(e.to_string().starts_with(
+            "expected source repository ref (1.3.6.1.4.1.57264.1.14) refs/heads/main, certificate has refs/heads/other"
+        ), "{e}");
+        claims.source_repository_uri = None;
+        assert!(p
+            .check(Some(ID), Some("https://gitlab.com"), &claims)
+            .is_err());
     }
 
     #[test]

@@ -256,3 +256,5 @@ fn entries_from_map(
     }
     Ok(entries)
 }
+
+crate::register_hint!(none RekorError);

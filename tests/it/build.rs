@@ -691,3 +691,222 @@ fn dists_that_do_not_carry_the_written_metadata_are_rejected() {
     );
     assert_eq!(r.stdout, "", "no dist is reported as good");
 }
+
+// ---- the tutorial's placeholders and every pipeline's version ------------
+
+fn tutorial() -> Project {
+    let project = Project::new(&[]);
+    crate::first_run::tutorial_project(project.path());
+    project
+}
+
+#[test]
+fn placeholders_with_nothing_to_write_over_them_are_refused_first() {
+    let project = tutorial();
+    let before = project.pyproject();
+    let r = project.build(&["--no-build"]);
+    assert_run(
+        &r,
+        2,
+        &[
+            r#"project.name is the placeholder "<my_package>", and nothing gives a value to write over it"#,
+            "hint: pass --name, or run gl-sign build in a GitLab pipeline, which sets $CI_PROJECT_NAME",
+        ],
+    );
+    let r = project.build(&["--no-build", "--name", "p"]);
+    assert_run(
+        &r,
+        2,
+        &[
+            r#"project.version is the placeholder "<1.0.0>""#,
+            "hint: pass --version",
+        ],
+    );
+    let r = project.build(&["--no-build", "--name", "p", "--version", "1.0"]);
+    assert_run(
+        &r,
+        2,
+        &[r#"project.urls.Homepage is the placeholder "<https://gitlab.com/my_package>""#],
+    );
+    assert_eq!(project.pyproject(), before, "nothing written");
+    // Everything given: every placeholder is written over, the rest kept.
+    let r = project.build(&[
+        "--no-build",
+        "--name",
+        "p",
+        "--version",
+        "1.0",
+        "--homepage",
+        "https://gitlab.example.com/g/p",
+    ]);
+    assert_run(&r, 0, &["version 1.0: given with --version"]);
+    assert_eq!(
+        project.pyproject(),
+        before
+            .replace("<my_package>", "p")
+            .replace("<1.0.0>", "1.0")
+            .replace(
+                "<https://gitlab.com/my_package>",
+                "https://gitlab.example.com/g/p"
+            )
+    );
+}
+
+const PIPELINE: &[(&str, &str)] = &[
+    ("CI_PROJECT_NAME", "my-project"),
+    ("CI_PROJECT_URL", "https://gitlab.example.com/g/my-project"),
+    ("CI_PIPELINE_IID", "57"),
+];
+
+fn version_written(project: &Project) -> String {
+    let doc: toml_edit::DocumentMut = project.pyproject().parse().unwrap();
+    doc["project"]["version"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn branch_pipelines_get_a_development_version_after_the_last_tag() {
+    // No git history: after the placeholder's 0.0.0.
+    let project = tutorial();
+    let r = project.build_in_ci(PIPELINE, &["--no-build"]);
+    assert_run(
+        &r,
+        0,
+        &[
+            "version 0.0.1.dev57: not a tag pipeline",
+            r#"pyproject.toml's version is the placeholder "<1.0.0>""#,
+            "no git history",
+            "only tag pipelines publish",
+        ],
+    );
+    assert_eq!(version_written(&project), "0.0.1.dev57");
+
+    // A git checkout with release tags: after the highest one reachable from
+    // HEAD, whatever the file says and whatever tag is nearest.
+    let project = tutorial();
+    let dir = project.path();
+    let git = |args: &[&str]| crate::first_run::git(dir, args);
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "one"]);
+    git(&["tag", "v1.2.3"]);
+    git(&["tag", "v1.0.9"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "two"]);
+    git(&["tag", "not-a-version"]);
+    git(&["checkout", "-q", "-b", "side"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "side"]);
+    git(&["tag", "v9.0.0"]);
+    git(&["checkout", "-q", "main"]);
+    let r = project.build_in_ci(PIPELINE, &["--no-build"]);
+    assert_run(
+        &r,
+        0,
+        &[
+            "version 1.2.4.dev57: not a tag pipeline",
+            "the last release tag v1.2.3",
+        ],
+    );
+    assert_eq!(version_written(&project), "1.2.4.dev57");
+
+    // A tag pipeline: the tag, whatever else.
+    let mut tag = PIPELINE.to_vec();
+    tag.push(("CI_COMMIT_TAG", "v1.2.3"));
+    let r = project.build_in_ci(&tag, &["--no-build"]);
+    assert_run(
+        &r,
+        0,
+        &["version 1.2.3: tag pipeline, from CI_COMMIT_TAG=v1.2.3"],
+    );
+    assert_eq!(version_written(&project), "1.2.3");
+
+    // No tag, a real version in the file: after that one.
+    let project = Project::new(&[(
+        "pyproject.toml",
+        "[project]\nname = \"p\"\nversion = \"2.0\"\n",
+    )]);
+    let r = project.build_in_ci(PIPELINE, &["--no-build"]);
+    assert_run(
+        &r,
+        0,
+        &[
+            "version 2.1.dev57: not a tag pipeline",
+            "pyproject.toml's own version",
+        ],
+    );
+    // A pipeline number that is not one is refused.
+    let r = project.build_in_ci(&[("CI_PIPELINE_IID", "x")], &["--no-build"]);
+    assert_run(&r, 2, &[r#"CI_PIPELINE_IID is "x""#]);
+}
+
+#[test]
+fn real_build_of_the_tutorial_project_in_a_branch_pipeline() {
+    let Some(python) = build_python() else {
+        return;
+    };
+    let project = tutorial();
+    let r = project.build_in_ci(
+        PIPELINE,
+        &["--python", python.to_str().unwrap(), "--no-isolation"],
+    );
+    assert_run(&r, 0, &["2 dists built, carrying my_project 0.0.1.dev57"]);
+    assert_dists(
+        &printed_dists(&r),
+        &project.path().join("dist"),
+        "my_project",
+        "0.0.1.dev57",
+    );
+    // In GitLab CI the backend's output is a collapsed section; the verdict
+    // comes after the section ends.
+    let mut ci = PIPELINE.to_vec();
+    ci.push(("GITLAB_CI", "true"));
+    let r = project.build_in_ci(&ci, &["--python", python.to_str().unwrap(), "-n"]);
+    assert_run(&r, 0, &[]);
+    let start = r.stderr.find("section_start:").expect("a section starts");
+    let end = r.stderr.find("section_end:").expect("and ends");
+    let built = r.stderr.find("Successfully built").unwrap();
+    let verdict = r.stderr.find("2 dists built").unwrap();
+    assert!(
+        start < built && built < end && end < verdict,
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr[start..].starts_with("section_start:")
+            && r.stderr.contains("[collapsed=true]\r\x1b[0Kbuilding ")
+    );
+}
+
+#[test]
+fn a_metadata_error_of_the_backend_gets_no_no_isolation_hint() {
+    let Some(python) = build_python() else {
+        return;
+    };
+    let project = Project::new(&[(
+        "pyproject.toml",
+        "[build-system]\nrequires = [\"setuptools>=61\"]\nbuild-backend = \"setuptools.build_meta\"\n\n\
+         [project]\nname = \"p\"\nversion = \"1.0\"\nrequires-python = \"not a specifier\"\n",
+    )]);
+    let r = project.build(&["--python", python.to_str().unwrap(), "--no-isolation"]);
+    assert_run(
+        &r,
+        2,
+        &[
+            "-m build` failed",
+            "hint: the build backend refused the project's metadata (",
+            "project.requires-python",
+        ],
+    );
+    assert!(
+        !r.stderr
+            .contains("hint: the build backend's own output is above; with --no-isolation"),
+        "{}",
+        r.stderr
+    );
+    // A missing build requirement under --no-isolation still gets that hint.
+    let project = Project::new(&[(
+        "pyproject.toml",
+        "[build-system]\nrequires = [\"no-such-backend-pkg\"]\nbuild-backend = \"no_such_backend\"\n\n\
+         [project]\nname = \"p\"\nversion = \"1.0\"\n",
+    )]);
+    let r = project.build(&["--python", python.to_str().unwrap(), "--no-isolation"]);
+    assert_run(&r, 2, &["with --no-isolation the build requirements"]);
+}

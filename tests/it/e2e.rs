@@ -191,3 +191,140 @@ fn the_generated_pipeline_runs_end_to_end() {
         .stored_file("sample_pkg-1.2.3.tar.gz.sigstore.json")
         .is_some());
 }
+
+/// A job's before_script + script, run as the runner would (`sh -e`), with
+/// only `env` set.
+fn run_job(
+    doc: &BTreeMap<String, Value>,
+    job: &str,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> (i32, String) {
+    let script = [lines(doc, job, "before_script"), lines(doc, job, "script")]
+        .concat()
+        .join("\n");
+    let mut cmd = Command::new("sh");
+    cmd.arg("-e")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in variables(doc, job) {
+        cmd.env(k, v);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Where GitLab gives no ID token (merge requests from forks), or on an
+/// unprotected ref with `--sign-protected-only`, the sign job says why and
+/// signs nothing; verify then says there is nothing to check, and publishing
+/// refuses unsigned dists.
+#[test]
+fn skipped_signing_is_explained_and_blocks_publishing() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path();
+    sample_project(project);
+    assert_run(
+        &run(gl_sign().current_dir(project).args([
+            "init",
+            "--package-name",
+            "sample-pkg",
+            "--image",
+            "gl-sign:test",
+            "--sign-protected-only",
+        ])),
+        0,
+        &["wrote"],
+    );
+    let doc: BTreeMap<String, Value> =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(project.join(".gitlab-ci.yml")).unwrap())
+            .unwrap();
+    let marker = project.join("dist/.gl-sign-unsigned");
+    let base = [
+        ("CI_SERVER_URL", "https://gitlab.example.test"),
+        ("CI_PROJECT_PATH", "group/proj"),
+        ("CI_CONFIG_PATH", ".gitlab-ci.yml"),
+        ("CI_COMMIT_BRANCH", "feature"),
+        ("CI_COMMIT_REF_NAME", "feature"),
+    ];
+
+    // An unprotected branch, token present: restricted to protected refs.
+    let env = [
+        &base[..],
+        &[
+            ("CI_COMMIT_REF_PROTECTED", "false"),
+            ("SIGSTORE_ID_TOKEN", "a.b.c"),
+        ],
+    ]
+    .concat();
+    let (code, log) = run_job(&doc, "sign", project, &env);
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("feature is not a protected branch or tag")
+            && log.contains("gl-sign: signing skipped"),
+        "{log}"
+    );
+    assert!(marker.is_file());
+    let (code, log) = run_job(&doc, "verify", project, &base);
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("gl-sign: verification skipped: the sign job signed nothing"),
+        "{log}"
+    );
+    let (code, log) = run_job(&doc, "publish", project, &base);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("gl-sign: refusing to publish unsigned dists"),
+        "{log}"
+    );
+
+    // A protected ref without an ID token (a fork's merge request).
+    std::fs::remove_file(&marker).unwrap();
+    let env = [&base[..], &[("CI_COMMIT_REF_PROTECTED", "true")]].concat();
+    let (code, log) = run_job(&doc, "sign", project, &env);
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("GitLab gave this job no ID token") && log.contains("signing skipped"),
+        "{log}"
+    );
+    assert!(std::fs::read_to_string(&marker)
+        .unwrap()
+        .contains("no ID token"));
+
+    // With a token on a protected ref the skip does not happen: sign-blob runs
+    // (and here fails: there is nothing to sign and no Sigstore).
+    std::fs::remove_file(&marker).unwrap();
+    let gl_sign_dir = Path::new(env!("CARGO_BIN_EXE_gl-sign")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        gl_sign_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = [
+        &base[..],
+        &[
+            ("CI_COMMIT_REF_PROTECTED", "true"),
+            ("SIGSTORE_ID_TOKEN", "a.b.c"),
+            ("PATH", path.as_str()),
+        ],
+    ]
+    .concat();
+    let (code, log) = run_job(&doc, "sign", project, &env);
+    assert_ne!(code, 0, "{log}");
+    assert!(
+        !log.contains("signing skipped") && !marker.exists(),
+        "{log}"
+    );
+}

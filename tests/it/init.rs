@@ -49,6 +49,10 @@ const COMBINATIONS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "sign-protected-only",
+        &["--package-name", "my-pkg", "--sign-protected-only"],
+    ),
+    (
         "verify-and-consumer",
         &[
             "--package-name",
@@ -386,10 +390,51 @@ fn init_defaults_and_bad_options() {
     assert_run(&run(gl_sign().args(["init", "--output"]).arg(&out)), 0, &[]);
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("GL_SIGN_PACKAGE: \"from-pyproject\""));
+    // The official Python image, and exactly this gl-sign pip-installed into it.
+    assert!(text.contains("image: \"python:3.12\""), "{text}");
     assert!(text.contains(&format!(
-        "registry.gitlab.com/gl-sign/gl-sign:{}-python3.12",
+        "python3 -m pip install --disable-pip-version-check \"gl-sign=={}\"",
         env!("CARGO_PKG_VERSION")
     )));
+    assert!(
+        !text.contains("--index-url"),
+        "pip's own index settings apply"
+    );
+    // A prebuilt image installs nothing.
+    let prebuilt = dir.path().join("prebuilt.yml");
+    assert_run(
+        &run(gl_sign()
+            .args([
+                "init",
+                "--image",
+                "registry.example.com/gl-sign:1",
+                "--output",
+            ])
+            .arg(&prebuilt)),
+        0,
+        &[],
+    );
+    let prebuilt = std::fs::read_to_string(&prebuilt).unwrap();
+    assert!(!prebuilt.contains("pip install") && !prebuilt.contains("PIP_CACHE_DIR"));
+    let bad_python = run(gl_sign()
+        .args(["init", "--python-version", "3", "--output"])
+        .arg(dir.path().join("d.yml")));
+    assert_run(
+        &bad_python,
+        2,
+        &["--python-version \"3\" is not X.Y", "python:X.Y"],
+    );
+    let both = run(gl_sign()
+        .args([
+            "init",
+            "--python-version",
+            "3.11",
+            "--image",
+            "x:1",
+            "--output",
+        ])
+        .arg(dir.path().join("e.yml")));
+    assert_eq!(both.code, 2, "--image and --python-version conflict");
     let bad_stage = run(gl_sign()
         .args([
             "init",
@@ -431,5 +476,70 @@ fn the_projects_own_pipeline_is_sound() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// GitLab's tutorial project: `init` with no flags recognises the
+/// `<my_package>` placeholder, falls back as documented and says what it
+/// chose, and writes a pipeline GitLab's schema accepts.
+#[test]
+fn init_on_the_tutorial_project_falls_back_and_says_so() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("Tutorial_Project");
+    crate::first_run::tutorial_project(&dir);
+
+    let r = run(gl_sign().current_dir(&dir).arg("init"));
+    assert_run(
+        &r,
+        0,
+        &[
+            r#"package name "tutorial-project": from the directory's name "Tutorial_Project""#,
+            r#"project.name is the placeholder "<my_package>""#,
+            "pass --package-name to choose another",
+            "wrote .gitlab-ci.yml",
+        ],
+    );
+    let written = dir.join(".gitlab-ci.yml");
+    let text = std::fs::read_to_string(&written).unwrap();
+    assert!(text.contains("GL_SIGN_PACKAGE: \"tutorial-project\""));
+    let doc = parse(&text);
+    let stages: Vec<String> = serde_yaml_ng::from_value(doc["stages"].clone()).unwrap();
+    check_structure(&doc, Some(&stages)).unwrap();
+
+    // In a job, $CI_PROJECT_NAME comes first.
+    let r = run(gl_sign()
+        .current_dir(&dir)
+        .args(["init", "--check"])
+        .env("CI_PROJECT_NAME", "My Project"));
+    assert_run(
+        &r,
+        1,
+        &[
+            r#"package name "my-project": from $CI_PROJECT_NAME "My Project""#,
+            r#"+    GL_SIGN_PACKAGE: "my-project""#,
+        ],
+    );
+    // A real name in the file is used as it is.
+    std::fs::write(
+        dir.join("pyproject.toml"),
+        crate::first_run::TUTORIAL_PYPROJECT.replace("<my_package>", "real_name"),
+    )
+    .unwrap();
+    let r = run(gl_sign().current_dir(&dir).args(["init", "--check"]));
+    assert_run(&r, 1, &[r#"package name "real_name": from"#]);
+
+    let Some(bin) = crate::publish_real::python_tool("check-jsonschema") else {
+        return;
+    };
+    let out = Command::new(bin.join("check-jsonschema"))
+        .args(["--builtin-schema", "vendor.gitlab-ci"])
+        .arg(&written)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "check-jsonschema on the tutorial's pipeline:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }

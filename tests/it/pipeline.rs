@@ -550,3 +550,221 @@ fn pip_downloads_what_gl_sign_published() {
         std::fs::read(&r.built.wheel).unwrap()
     );
 }
+
+impl Release {
+    fn sign_as(&self, token: &str) {
+        let result = run(gl_sign()
+            .arg("sign-blob")
+            .args(self.dists())
+            .env("SIGSTORE_ID_TOKEN", token)
+            .args([
+                "--fulcio-url",
+                self.sigstore.fulcio_url(),
+                "--rekor-url",
+                self.sigstore.rekor_url(),
+            ])
+            .arg("--trusted-root")
+            .arg(&self.trust.trusted_root));
+        assert_run(&result, 0, &[]);
+    }
+
+    /// consumer-verify `requirement` as an outside user: `--gitlab-project`
+    /// with whatever else `extra` says.
+    fn consumer_verify_release(&self, project: u64, requirement: &str, extra: &[&str]) -> Run {
+        let issuer = self.sigstore.issuer_url().to_string();
+        run(self
+            .in_job(project)
+            .args(["consumer-verify", requirement])
+            .arg("--trusted-root")
+            .arg(&self.trust.trusted_root)
+            .args(["--gitlab-url", &issuer, "--gitlab-project", "group/proj"])
+            .args(extra))
+    }
+}
+
+/// Issue 8, hole 1: a signed 1.2.3 wheel served as 2.0.0, with its genuine
+/// bundle, must not verify as 2.0.0 even when the signer's ref is pinned.
+#[test]
+fn consumer_verify_refuses_another_release_under_this_ones_name() {
+    let r = Release::new();
+    r.sign();
+    let subst = r.gitlab.add_project("group/subst");
+    let wheel = std::fs::read(&r.built.wheel).unwrap();
+    let bundle = std::fs::read(with_suffix(&r.built.wheel, ".sigstore.json")).unwrap();
+    let renamed = "gl_sign_demo-2.0.0-py3-none-any.whl";
+    r.gitlab
+        .seed_pypi_file(subst, NAME, "2.0.0", renamed, &wheel, ">=3.8", None);
+    r.gitlab.seed_generic_file(
+        subst,
+        NAME,
+        "2.0.0",
+        &format!("{renamed}.sigstore.json"),
+        &bundle,
+    );
+    let result = r.consumer_verify_release(
+        subst,
+        &format!("{NAME}==2.0.0"),
+        &["--gitlab-ref", "refs/heads/main"],
+    );
+    assert_run(
+        &result,
+        1,
+        &[
+            &format!("FAILED {renamed}"),
+            &format!("is not {NAME}==2.0.0: its own metadata (wheel METADATA) says {NAME}==1.2.3"),
+            "NOT all verified",
+        ],
+    );
+}
+
+/// Issue 8, hole 1: an index file name is never used as a path unchecked.
+#[test]
+fn consumer_verify_refuses_index_file_names_that_are_paths() {
+    let r = Release::new();
+    r.sign();
+    let wheel = std::fs::read(&r.built.wheel).unwrap();
+    let name = r
+        .built
+        .wheel
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    for (evil, why) in [
+        (format!("../{name}"), "contains a path separator"),
+        (format!(".{name}"), "starts with a dot"),
+    ] {
+        let project = r.gitlab.add_project(&format!("group/p{}", evil.len()));
+        r.gitlab
+            .seed_pypi_file(project, NAME, VERSION, &evil, &wheel, ">=3.8", None);
+        let dest = r.dir.path().join(format!("dest{}", evil.len()));
+        let result = r.consumer_verify(project, &["--dest", dest.to_str().unwrap()]);
+        assert_run(&result, 1, &["which is not a safe file name", why]);
+        assert!(!r.dir.path().join(&name).exists());
+    }
+}
+
+/// Issue 8, hole 2: without --gitlab-ref, a release verifies only when a tag
+/// pipeline signed it, and the verdict names the ref.
+#[test]
+fn consumer_verify_requires_a_tag_pipeline_by_default() {
+    let r = Release::new();
+    let project = r.gitlab.project_id();
+    r.sign(); // a branch pipeline on main
+    r.publish(project);
+    let requirement = format!("{NAME}=={VERSION}");
+    let result = r.consumer_verify_release(project, &requirement, &[]);
+    assert_run(
+        &result,
+        1,
+        &[
+            "refs/tags/* (a tag pipeline)",
+            "certificate has https://127.0.0.1",
+            "@refs/heads/main",
+            "hint: a release must be signed by a tag pipeline",
+        ],
+    );
+    let result = r.consumer_verify_release(project, &requirement, &["--allow-branch-signatures"]);
+    assert_run(&result, 0, &["(ref refs/heads/main)", "all verified"]);
+
+    let tagged = Release::new();
+    let claims = tagged.sigstore.gitlab_claims().with_tag("v1.2.3");
+    tagged.sign_as(&tagged.sigstore.token_for(&claims));
+    let project = tagged.gitlab.project_id();
+    tagged.publish(project);
+    let result = tagged.consumer_verify_release(project, &requirement, &[]);
+    assert_run(&result, 0, &["(ref refs/tags/v1.2.3)", "all verified"]);
+    // A pinned one-character tag is a valid ref (it was refused before).
+    let result =
+        tagged.consumer_verify_release(project, &requirement, &["--gitlab-ref", "refs/tags/v"]);
+    assert_run(&result, 1, &["@refs/tags/v,", "certificate has"]);
+}
+
+/// `--output json` on sign-blob and both publish targets: one document on
+/// stdout each, that a pipeline can keep as an artifact; in GitLab CI the
+/// uploads are a collapsed log section.
+#[test]
+fn signing_and_publishing_keep_json_records() {
+    let r = Release::new();
+    let signed = run(gl_sign()
+        .arg("sign-blob")
+        .args(r.dists())
+        .args(["--output", "json"])
+        .env("SIGSTORE_ID_TOKEN", r.sigstore.token())
+        .args([
+            "--fulcio-url",
+            r.sigstore.fulcio_url(),
+            "--rekor-url",
+            r.sigstore.rekor_url(),
+        ])
+        .arg("--trusted-root")
+        .arg(&r.trust.trusted_root));
+    assert_run(&signed, 0, &[]);
+    let doc: serde_json::Value = serde_json::from_str(&signed.stdout).expect("one JSON document");
+    assert_eq!(
+        doc["identity"],
+        r.sigstore
+            .identity_for(&r.sigstore.gitlab_claims())
+            .as_str()
+    );
+    assert_eq!(doc["signed"], 2);
+    for (entry, dist) in doc["files"].as_array().unwrap().iter().zip(r.dists()) {
+        assert_eq!(entry["file"], dist.display().to_string().as_str());
+        let bytes = std::fs::read(&dist).unwrap();
+        assert_eq!(
+            entry["sha256"],
+            hex::encode(crate::support::pki::sha256(&bytes)).as_str()
+        );
+        assert!(entry["log_index"].is_u64(), "{entry}");
+        assert!(Path::new(entry["bundle"].as_str().unwrap()).is_file());
+    }
+
+    let project = r.gitlab.project_id();
+    let pypi = run(r
+        .in_job(project)
+        .args(["publish", "pypi", "--output", "json"])
+        .args(r.dists()));
+    assert_run(&pypi, 0, &[]);
+    let doc: serde_json::Value = serde_json::from_str(&pypi.stdout).expect("one JSON document");
+    assert_eq!(
+        (doc["registry"].as_str(), doc["ok"].as_bool()),
+        (Some("pypi"), Some(true))
+    );
+    assert_eq!(doc["files"].as_array().unwrap().len(), 2);
+    assert!(doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["result"] == "uploaded"));
+    // The uploads were a section; it ended before the command did.
+    let start = pypi.stderr.find("section_start:").expect("section");
+    let end = pypi.stderr.find("section_end:").expect("section end");
+    assert!(start < end && pypi.stderr[start..].contains("uploading 2 file(s) to "));
+
+    let generic = run(r
+        .in_job(project)
+        .args(["publish", "generic", "--output", "json"])
+        .args(r.signatures()));
+    assert_run(&generic, 0, &[]);
+    let doc: serde_json::Value = serde_json::from_str(&generic.stdout).expect("one JSON document");
+    assert_eq!(doc["registry"], "generic");
+    assert!(doc["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/{NAME}/{VERSION}")));
+    assert_eq!(doc["files"].as_array().unwrap().len(), 6);
+    // A failed upload is in the record too, with ok false, and exits 2.
+    let bad = run(r
+        .in_job(project)
+        .args(["publish", "pypi", "--output", "json", "--repository-url"])
+        .arg(format!("{}/nope", r.gitlab.pypi_url(project)))
+        .args(r.dists()));
+    assert_eq!(bad.code, 2, "{}{}", bad.stdout, bad.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&bad.stdout).expect("one JSON document");
+    assert_eq!(doc["ok"], false);
+    assert!(doc["files"][0]["result"]
+        .as_str()
+        .unwrap()
+        .starts_with("FAILED"));
+}

@@ -8,8 +8,11 @@ pub mod gitlab_registry;
 pub mod pki;
 pub mod pypi;
 pub mod rekor;
+pub mod rekor_v2;
 pub mod server;
 pub mod sigstore_stack;
+pub mod tsa;
+pub mod tuf_repo;
 pub mod vectors;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +23,11 @@ pub fn gl_sign() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gl-sign"));
     // Tests must not depend on the developer's or CI's environment.
     cmd.env_remove("SIGSTORE_ID_TOKEN").env("NO_COLOR", "1");
+    // Never the developer's TUF cache (issue 11); tests/it/tuf.rs sets its own.
+    cmd.env(
+        "GL_SIGN_TUF_CACHE",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("tuf-cache-unused"),
+    );
     for var in [
         "GITLAB_CI",
         "CI_API_V4_URL",
@@ -32,6 +40,7 @@ pub fn gl_sign() -> Command {
         "CI_COMMIT_REF_NAME",
         "CI_JOB_TOKEN",
         "CI_CONFIG_PATH",
+        "CI_PIPELINE_IID",
         "GL_SIGN_TOKEN",
         "GL_SIGN_USERNAME",
         "GL_SIGN_PASSWORD",

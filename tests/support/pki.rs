@@ -43,20 +43,22 @@ use x509_cert::{Certificate, TbsCertificate, Version};
 pub const BUNDLE_V03_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 /// Start of every `validFor` window in the trusted root, and notBefore of the CA certs.
 pub const TRUST_START: &str = "2020-01-01T00:00:00Z";
-const TRUST_START_UNIX: u64 = 1_577_836_800; // 2020-01-01T00:00:00Z
-const CA_NOT_AFTER_UNIX: u64 = 2_524_607_999; // 2049-12-31T23:59:59Z (last UTCTime year)
+pub(crate) const TRUST_START_UNIX: u64 = 1_577_836_800; // 2020-01-01T00:00:00Z
+pub(crate) const CA_NOT_AFTER_UNIX: u64 = 2_524_607_999; // 2049-12-31T23:59:59Z (last UTCTime year)
 /// Lifetime of issued leaf certificates (Fulcio: 10 minutes).
 pub const LEAF_LIFETIME: Duration = Duration::from_secs(600);
 
-const OID_ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+pub(crate) const OID_ECDSA_WITH_SHA256: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const OID_KP_CODE_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
 const OID_CT_PRECERT_SCTS: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.3.6.1.4.1.11129.2.4.2");
-const OID_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
-const OID_EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
-const OID_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
-const OID_SUBJECT_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
-const OID_AUTHORITY_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.35");
+pub(crate) const OID_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
+pub(crate) const OID_EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
+pub(crate) const OID_BASIC_CONSTRAINTS: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.5.29.19");
+pub(crate) const OID_SUBJECT_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
+pub(crate) const OID_AUTHORITY_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.35");
 const OID_SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
 
 /// Fulcio extension OID `1.3.6.1.4.1.57264.1.<n>`.
@@ -248,11 +250,11 @@ fn rfc3339(unix: u64) -> String {
         .to_string()
 }
 
-fn utc(unix: u64) -> Time {
+pub(crate) fn utc(unix: u64) -> Time {
     Time::UtcTime(UtcTime::from_unix_duration(Duration::from_secs(unix)).expect("UTCTime range"))
 }
 
-fn ext(oid: ObjectIdentifier, critical: bool, value_der: Vec<u8>) -> Extension {
+pub(crate) fn ext(oid: ObjectIdentifier, critical: bool, value_der: Vec<u8>) -> Extension {
     Extension {
         extn_id: oid,
         critical,
@@ -260,7 +262,7 @@ fn ext(oid: ObjectIdentifier, critical: bool, value_der: Vec<u8>) -> Extension {
     }
 }
 
-fn der<T: Encode>(v: &T) -> Vec<u8> {
+pub(crate) fn der<T: Encode>(v: &T) -> Vec<u8> {
     v.to_der().expect("DER encoding")
 }
 
@@ -269,29 +271,29 @@ fn utf8_der(s: &str) -> Vec<u8> {
 }
 
 /// Key identifier: truncated SHA-256 of the subjectPublicKey bits (RFC 7093 method 1).
-fn key_identifier(spki: &SubjectPublicKeyInfoOwned) -> Vec<u8> {
+pub(crate) fn key_identifier(spki: &SubjectPublicKeyInfoOwned) -> Vec<u8> {
     sha256(spki.subject_public_key.raw_bytes())[..20].to_vec()
 }
 
-fn ecdsa_sha256_alg() -> AlgorithmIdentifierOwned {
+pub(crate) fn ecdsa_sha256_alg() -> AlgorithmIdentifierOwned {
     AlgorithmIdentifierOwned {
         oid: OID_ECDSA_WITH_SHA256,
         parameters: None,
     }
 }
 
-fn spki_der_of(key: &KeyPair) -> Vec<u8> {
+pub(crate) fn spki_der_of(key: &KeyPair) -> Vec<u8> {
     key.public_key_der()
         .expect("public key DER")
         .as_bytes()
         .to_vec()
 }
 
-fn sign(key: &KeyPair, data: &[u8]) -> Vec<u8> {
+pub(crate) fn sign(key: &KeyPair, data: &[u8]) -> Vec<u8> {
     key.sign(data).expect("ECDSA signing").as_bytes().to_vec()
 }
 
-fn new_key() -> KeyPair {
+pub(crate) fn new_key() -> KeyPair {
     KeyPair::generate_ecdsa_p256().expect("P-256 key generation")
 }
 
@@ -375,7 +377,7 @@ fn ca_key_usage() -> Vec<u8> {
 }
 
 /// Sign a TBS with `issuer_key` and assemble the certificate DER.
-fn sign_tbs(tbs: TbsCertificate, issuer_key: &KeyPair) -> Vec<u8> {
+pub(crate) fn sign_tbs(tbs: TbsCertificate, issuer_key: &KeyPair) -> Vec<u8> {
     let sig = sign(issuer_key, &der(&tbs));
     der(&Certificate {
         tbs_certificate: tbs,
@@ -448,7 +450,7 @@ fn ca_tbs(
     }
 }
 
-fn spki_of(key: &KeyPair) -> SubjectPublicKeyInfoOwned {
+pub(crate) fn spki_of(key: &KeyPair) -> SubjectPublicKeyInfoOwned {
     SubjectPublicKeyInfoOwned::from_der(&spki_der_of(key)).expect("SPKI")
 }
 
@@ -1107,7 +1109,7 @@ fn tls_vec16(data: &[u8]) -> Vec<u8> {
 }
 
 /// 16-byte positive serial, unique per (key, counter, time).
-fn random_serial(spki: &SubjectPublicKeyInfoOwned, counter: u64) -> Vec<u8> {
+pub(crate) fn random_serial(spki: &SubjectPublicKeyInfoOwned, counter: u64) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update(spki.subject_public_key.raw_bytes());
     h.update(counter.to_be_bytes());

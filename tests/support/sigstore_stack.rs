@@ -12,6 +12,9 @@
 //!   sigstore-python), `GET /api/v2/configuration`, `GET /api/v2/trustBundle`.
 //! * Rekor v1: create (hashedrekord and dsse 0.0.1), get by UUID / log index,
 //!   `entries/retrieve`, `index/retrieve`, `GET /api/v1/log`, `publicKey`.
+//! * Rekor v2 ([`super::rekor_v2`]) and an RFC 3161 TSA ([`super::tsa`]), each
+//!   on its own port, listed in the trusted root; [`TrustFiles::signing_config_v2`]
+//!   names them (Rekor v2 first, then v1, and the TSA).
 //! * Fault injection per service ([`ServiceControl`]) and wrong answers
 //!   ([`LocalSigstore::fulcio_issue_for_other_identity`], ...), with
 //!   per-endpoint request counters.
@@ -41,6 +44,8 @@ use sigstore_types::{DerPublicKey, SignatureBytes};
 use x509_cert::der::{Decode, Encode};
 
 use super::pki::{cert_pem, hex, pem_encode, sha256, GitLabClaims, RekorEntry, TestSigstore};
+use super::rekor_v2::RekorV2Log;
+use super::tsa::{LocalTsa, TIMESTAMP_PATH};
 
 /// Audience Fulcio accepts (its OIDC client id).
 pub const SIGSTORE_AUDIENCE: &str = "sigstore";
@@ -67,6 +72,8 @@ pub mod endpoint {
     pub const REKOR_INDEX_RETRIEVE: &str = "POST /api/v1/index/retrieve";
     pub const REKOR_LOG_INFO: &str = "GET /api/v1/log";
     pub const REKOR_PUBLIC_KEY: &str = "GET /api/v1/log/publicKey";
+    pub const REKOR_V2_CREATE: &str = "POST /api/v2/log/entries";
+    pub const TSA_TIMESTAMP: &str = "POST /api/v1/timestamp";
 }
 
 /// The three services, for [`LocalSigstore::service`].
@@ -530,6 +537,10 @@ pub struct TrustFiles {
     pub signing_config: PathBuf,
     /// For sigstore-python `--trust-config`.
     pub client_trust_config: PathBuf,
+    /// Signing config listing Rekor v2, Rekor v1 and the TSA.
+    pub signing_config_v2: PathBuf,
+    /// sigstore-python `--trust-config` with that signing config.
+    pub client_trust_config_v2: PathBuf,
 }
 
 /// OIDC issuer + Fulcio + Rekor v1 on 127.0.0.1, with real keys.
@@ -538,6 +549,10 @@ pub struct LocalSigstore {
     oidc: ServiceControl,
     fulcio: ServiceControl,
     rekor: ServiceControl,
+    rekor_v2: ServiceControl,
+    tsa: ServiceControl,
+    rekor_v2_log: Arc<Mutex<RekorV2Log>>,
+    local_tsa: Arc<LocalTsa>,
     // Dropped last-to-first is irrelevant: each stops its own thread.
     _servers: Vec<RunningServer>,
 }
@@ -548,6 +563,10 @@ impl LocalSigstore {
         let (oidc_l, issuer_url) = bind_local();
         let (fulcio_l, fulcio_url) = bind_local();
         let (rekor_l, rekor_url) = bind_local();
+        let (rekor_v2_l, rekor_v2_url) = bind_local();
+        let (tsa_l, tsa_url) = bind_local();
+        let rekor_v2_log = Arc::new(Mutex::new(RekorV2Log::new(&rekor_v2_url)));
+        let local_tsa = Arc::new(LocalTsa::new());
         let mut pki = TestSigstore::new();
         pki.set_rekor_url(&rekor_url);
         pki.set_fulcio_url(&fulcio_url);
@@ -567,6 +586,8 @@ impl LocalSigstore {
         let oidc = control("oidc", &issuer_url);
         let fulcio = control("fulcio", &fulcio_url);
         let rekor = control("rekor", &rekor_url);
+        let rekor_v2 = control("rekor-v2", &rekor_v2_url);
+        let tsa = control("tsa", &tsa_url);
 
         let oidc_app = Router::new()
             .route("/.well-known/openid-configuration", get(oidc_discovery))
@@ -599,12 +620,31 @@ impl LocalSigstore {
             run_server("oidc", oidc_l, finish(oidc_app, &oidc)),
             run_server("fulcio", fulcio_l, finish(fulcio_app, &fulcio)),
             run_server("rekor", rekor_l, finish(rekor_app, &rekor)),
+            run_server(
+                "rekor-v2",
+                rekor_v2_l,
+                super::rekor_v2::router(rekor_v2_log.clone()).layer(
+                    middleware::from_fn_with_state(rekor_v2.state.clone(), fault_layer),
+                ),
+            ),
+            run_server(
+                "tsa",
+                tsa_l,
+                super::tsa::router(local_tsa.clone()).layer(middleware::from_fn_with_state(
+                    tsa.state.clone(),
+                    fault_layer,
+                )),
+            ),
         ];
         LocalSigstore {
             state,
             oidc,
             fulcio,
             rekor,
+            rekor_v2,
+            tsa,
+            rekor_v2_log,
+            local_tsa,
             _servers: servers,
         }
     }
@@ -620,6 +660,27 @@ impl LocalSigstore {
     }
     pub fn rekor_url(&self) -> &str {
         &self.state.rekor_url
+    }
+    /// Base URL of the Rekor v2 log.
+    pub fn rekor_v2_url(&self) -> &str {
+        self.rekor_v2.url()
+    }
+    /// Full timestamp URL of the TSA (`.../api/v1/timestamp`).
+    pub fn tsa_url(&self) -> String {
+        format!("{}{TIMESTAMP_PATH}", self.tsa.url())
+    }
+    pub fn rekor_v2(&self) -> &ServiceControl {
+        &self.rekor_v2
+    }
+    pub fn tsa(&self) -> &ServiceControl {
+        &self.tsa
+    }
+    /// The Rekor v2 log's state (tree, key, log ID).
+    pub fn with_rekor_v2<R>(&self, f: impl FnOnce(&mut RekorV2Log) -> R) -> R {
+        f(&mut lock(&self.rekor_v2_log))
+    }
+    pub fn local_tsa(&self) -> &LocalTsa {
+        &self.local_tsa
     }
     pub fn oidc(&self) -> &ServiceControl {
         &self.oidc
@@ -639,7 +700,13 @@ impl LocalSigstore {
     }
     /// Clear faults and wrong answers on all services (counters are kept).
     pub fn clear_all_faults(&self) {
-        for s in [&self.oidc, &self.fulcio, &self.rekor] {
+        for s in [
+            &self.oidc,
+            &self.fulcio,
+            &self.rekor,
+            &self.rekor_v2,
+            &self.tsa,
+        ] {
             s.clear_faults();
         }
         *lock(&self.state.wrong) = WrongAnswers::default();
@@ -709,9 +776,16 @@ impl LocalSigstore {
 
     // ----- trust material -----
 
-    /// `trusted_root.json` (tlog baseUrl = this Rekor, CA uri = this Fulcio).
+    /// `trusted_root.json` (tlog baseUrl = this Rekor, CA uri = this Fulcio),
+    /// plus the Rekor v2 log (after v1: clients build their v1 client from
+    /// `tlogs[0]`) and the TSA.
     pub fn trusted_root_json(&self) -> String {
-        lock(&self.state.pki).trusted_root_json()
+        let mut root: Value =
+            serde_json::from_str(&lock(&self.state.pki).trusted_root_json()).expect("root JSON");
+        let v2 = lock(&self.rekor_v2_log).trusted_root_entry(self.rekor_v2_url());
+        root["tlogs"].as_array_mut().expect("tlogs").push(v2);
+        root["timestampAuthorities"] = json!([self.local_tsa.trusted_root_entry(&self.tsa_url())]);
+        serde_json::to_string_pretty(&root).expect("JSON")
     }
 
     /// Sigstore `signing_config` v0.2: Fulcio, OIDC, Rekor v1; no TSA.
@@ -739,13 +813,38 @@ impl LocalSigstore {
         })
     }
 
+    /// Signing config v0.2 listing Rekor v2 and v1 and the TSA: the spec's
+    /// selection picks v2 (highest major version) unless a client forces v1.
+    pub fn signing_config_v2_json(&self) -> String {
+        serde_json::to_string_pretty(&self.signing_config_v2_value()).expect("JSON")
+    }
+
+    fn signing_config_v2_value(&self) -> Value {
+        let svc = |url: &str, version: u32| {
+            json!({
+                "url": url,
+                "majorApiVersion": version,
+                "validFor": { "start": SERVICE_VALID_FROM },
+                "operator": OPERATOR,
+            })
+        };
+        let mut v = self.signing_config_value();
+        v["rekorTlogUrls"] = json!([svc(self.rekor_v2_url(), 2), svc(self.rekor_url(), 1)]);
+        v["tsaUrls"] = json!([svc(&self.tsa_url(), 1)]);
+        v
+    }
+
     /// `{"mediaType": clienttrustconfig v0.1, "trustedRoot", "signingConfig"}`.
     pub fn client_trust_config_json(&self) -> String {
+        self.client_trust_config_with(self.signing_config_value())
+    }
+
+    fn client_trust_config_with(&self, signing_config: Value) -> String {
         let root: Value = serde_json::from_str(&self.trusted_root_json()).expect("root JSON");
         let v = json!({
             "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
             "trustedRoot": root,
-            "signingConfig": self.signing_config_value(),
+            "signingConfig": signing_config,
         });
         serde_json::to_string_pretty(&v).expect("JSON")
     }
@@ -758,10 +857,18 @@ impl LocalSigstore {
             trusted_root: dir.join("trusted_root.json"),
             signing_config: dir.join("signing_config.json"),
             client_trust_config: dir.join("client_trust_config.json"),
+            signing_config_v2: dir.join("signing_config_v2.json"),
+            client_trust_config_v2: dir.join("client_trust_config_v2.json"),
         };
         std::fs::write(&files.trusted_root, self.trusted_root_json()).expect("write");
         std::fs::write(&files.signing_config, self.signing_config_json()).expect("write");
         std::fs::write(&files.client_trust_config, self.client_trust_config_json()).expect("write");
+        std::fs::write(&files.signing_config_v2, self.signing_config_v2_json()).expect("write");
+        std::fs::write(
+            &files.client_trust_config_v2,
+            self.client_trust_config_with(self.signing_config_v2_value()),
+        )
+        .expect("write");
         files
     }
 

