@@ -21,7 +21,7 @@ pub use publish::{PypiRepository, TrustedPublishingMode};
 pub use shared::{IdentityPolicyArgs, OutputArgs, OutputFormat, RekorLookupArgs, TrustArgs};
 pub use sign_blob::{CosignSignBlobFlags, SignBlobArgs};
 pub use trust::{TrustCommand, TrustCommandArgs, TrustShowArgs, TrustUpdateArgs, TufCacheArgs};
-pub use verify_blob::VerifyBlobArgs;
+pub use verify_blob::{CosignVerifyArgs, VerifyBlobArgs};
 
 /// Sign, verify and publish Python packages from GitLab CI with Sigstore.
 #[derive(Debug, Parser)]

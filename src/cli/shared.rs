@@ -143,10 +143,24 @@ pub enum OutputFormat {
     Json,
 }
 
+/// `text` or `json`. cosign's `--output FILE` (a deprecated spelling of
+/// `--output-signature`) gets told the gl-sign name rather than a bare
+/// "invalid value".
+fn parse_output_format(value: &str) -> Result<OutputFormat, String> {
+    match value {
+        "text" => Ok(OutputFormat::Text),
+        "json" => Ok(OutputFormat::Json),
+        other => Err(format!(
+            "expected text or json, found {other:?}; cosign's --output FILE (the signature file) \
+             is --output-signature FILE in gl-sign"
+        )),
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
     /// Verdicts as text lines or as one JSON document on stdout
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_name = "text|json", default_value = "text", value_parser = parse_output_format)]
     pub output: OutputFormat,
 }
 

@@ -7,13 +7,12 @@ use crate::cli::{IdentityPolicyArgs, RegistryArgs, RekorLookupArgs, TrustArgs};
 use crate::diagnostics::{hint_of, UsageError};
 use crate::http::{self, HttpSettings};
 use crate::registry::auth::{Credential, Secret};
-use crate::trust::TrustSource;
 use crate::verify::{BlobVerifier, Extension, IdentityPolicy, Matcher, RekorLog};
 
 // Verification now goes through `resolve_trust`; kept for callers that want
 // only the embedded/file choice.
-#[allow(dead_code)]
-pub fn trust_source(args: &TrustArgs) -> TrustSource {
+/// A root chosen by the environment is easy to miss; say which.
+fn announce_env_trusted_root(args: &TrustArgs) {
     if let Some(path) = &args.trusted_root {
         if trusted_root_from_env() {
             // A root chosen by the environment is easy to miss; say which.
@@ -22,11 +21,6 @@ pub fn trust_source(args: &TrustArgs) -> TrustSource {
                 path.display()
             );
         }
-    }
-    match (&args.trusted_root, args.staging) {
-        (Some(path), _) => TrustSource::File(path.clone()),
-        (None, true) => TrustSource::Staging,
-        (None, false) => TrustSource::PublicGood,
     }
 }
 
@@ -293,6 +287,7 @@ pub fn tuf_cache(flag: Option<&std::path::Path>) -> Option<crate::tuf::TufCache>
 /// verified TUF cache, else the embedded root. Why a cache was skipped goes to
 /// stderr.
 pub fn resolve_trust(args: &TrustArgs) -> Result<crate::trust::Resolved, crate::trust::TrustError> {
+    announce_env_trusted_root(args);
     let resolved = crate::trust::TrustMaterial::resolve(&crate::trust::TrustRequest {
         trusted_root: args.trusted_root.as_deref(),
         staging: args.staging,

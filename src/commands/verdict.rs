@@ -36,6 +36,9 @@ impl VerdictPrinter {
         match self.format {
             OutputFormat::Text => {
                 let mut line = format!("OK {file}: signed by {}", v.identity);
+                if v.evidence == crate::verify::EvidenceKind::KeySignatureWithoutLog {
+                    line.push_str(" (in no transparency log: --insecure-ignore-tlog)");
+                }
                 if let Some(git_ref) = &v.git_ref {
                     line.push_str(&format!(" (ref {git_ref})"));
                 }

@@ -21,6 +21,12 @@ pub enum EvidenceKind {
     CosignBundle,
     /// Detached `.sig` + `.crt`, with the log entry fetched from Rekor.
     DetachedWithLogEntry,
+    /// A Sigstore bundle with a public-key hint, verified with `--key`.
+    KeyBundle,
+    /// A bare `.sig` verified with `--key`, with the log entry fetched from Rekor.
+    KeySignatureWithLogEntry,
+    /// Verified with `--key` and no transparency log (`--insecure-ignore-tlog`).
+    KeySignatureWithoutLog,
 }
 
 impl EvidenceKind {
@@ -29,6 +35,9 @@ impl EvidenceKind {
             EvidenceKind::SigstoreBundle => "sigstore-bundle",
             EvidenceKind::CosignBundle => "cosign-bundle",
             EvidenceKind::DetachedWithLogEntry => "detached+rekor",
+            EvidenceKind::KeyBundle => "key-bundle",
+            EvidenceKind::KeySignatureWithLogEntry => "key-signature+rekor",
+            EvidenceKind::KeySignatureWithoutLog => "key-signature-without-tlog",
         }
     }
 }
@@ -183,6 +192,53 @@ fn parse_cosign_bundle(value: Value) -> Result<Evidence, InputError> {
             certificate,
         }));
     };
+    let material = json!({
+        "x509CertificateChain": {"certificates": [{"rawBytes": STANDARD.encode(&certificate)}]},
+    });
+    Ok(Evidence::Bundle {
+        bundle: Box::new(legacy_v01_bundle(rekor, material, &signature)?),
+        kind: EvidenceKind::CosignBundle,
+    })
+}
+
+/// A cosign legacy bundle made with `cosign sign-blob --key --bundle` (no
+/// "cert"): a v0.1 bundle with a public-key hint when the signer uploaded the
+/// signature to Rekor, else only the signature, whose entry must be looked up.
+pub enum CosignKeyBundle {
+    Bundle(Box<Bundle>),
+    SignatureOnly(Vec<u8>),
+}
+
+/// Parse a key-signed cosign legacy bundle; `key_hint` goes into the bundle
+/// (it is never trusted: the verifier brings the key).
+pub fn parse_cosign_key_bundle(
+    bytes: &[u8],
+    key_hint: &str,
+) -> Result<CosignKeyBundle, InputError> {
+    let bad = |what: String| InputError::InvalidCosignBundle(what);
+    let legacy: CosignBundle = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    if legacy.cert.as_deref().is_some_and(|c| !c.is_empty()) {
+        return Err(bad(
+            "it holds a certificate: a keyless signature, not a key signature".into(),
+        ));
+    }
+    let signature = parse_signature(legacy.base64_signature.as_bytes())?;
+    let Some(rekor) = legacy.rekor_bundle else {
+        return Ok(CosignKeyBundle::SignatureOnly(signature));
+    };
+    let material = json!({"publicKey": {"hint": key_hint}});
+    Ok(CosignKeyBundle::Bundle(Box::new(legacy_v01_bundle(
+        rekor, material, &signature,
+    )?)))
+}
+
+/// The v0.1 bundle a cosign `rekorBundle` amounts to (SET, no inclusion proof).
+fn legacy_v01_bundle(
+    rekor: CosignRekorBundle,
+    material: Value,
+    signature: &[u8],
+) -> Result<Bundle, InputError> {
+    let bad = |what: String| InputError::InvalidCosignBundle(what);
     let payload = rekor.payload;
     if payload.integrated_time < 0 || payload.log_index < 0 {
         return Err(bad("negative integratedTime or logIndex".into()));
@@ -205,26 +261,21 @@ fn parse_cosign_bundle(value: Value) -> Result<Evidence, InputError> {
     }
     decode_base64(&rekor.signed_entry_timestamp)
         .map_err(|_| bad("SignedEntryTimestamp is not base64".into()))?;
-    let bundle = json!({
-        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
-        "verificationMaterial": {
-            "x509CertificateChain": {"certificates": [{"rawBytes": STANDARD.encode(&certificate)}]},
-            "tlogEntries": [{
+    let mut verification_material = material;
+    verification_material["tlogEntries"] = json!([{
                 "logIndex": payload.log_index.to_string(),
                 "logId": {"keyId": STANDARD.encode(&log_id)},
                 "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
                 "integratedTime": payload.integrated_time.to_string(),
                 "inclusionPromise": {"signedEntryTimestamp": rekor.signed_entry_timestamp.trim()},
                 "canonicalizedBody": STANDARD.encode(&body),
-            }],
-        },
-        "messageSignature": {"signature": STANDARD.encode(&signature)},
+    }]);
+    let bundle = json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "verificationMaterial": verification_material,
+        "messageSignature": {"signature": STANDARD.encode(signature)},
     });
-    let bundle = Bundle::deserialize(&bundle).map_err(|e| bad(e.to_string()))?;
-    Ok(Evidence::Bundle {
-        bundle: Box::new(bundle),
-        kind: EvidenceKind::CosignBundle,
-    })
+    Bundle::deserialize(&bundle).map_err(|e| bad(e.to_string()))
 }
 
 /// `kind` and `apiVersion` of a Rekor entry body.

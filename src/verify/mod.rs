@@ -5,8 +5,10 @@
 //! proof with a signed checkpoint, log entry consistency, signature), none is
 //! skipped, and a check that cannot be made is a failure.
 
+pub mod digest;
 pub mod evidence;
 pub mod input;
+pub mod key;
 pub mod policy;
 pub mod rekor;
 
@@ -18,8 +20,10 @@ use sigstore_types::{Bundle, Sha256Hash, SignatureContent};
 use sigstore_verify::{VerificationPolicy, Verifier};
 
 use crate::trust::{TrustError, TrustMaterial};
+pub use digest::{DigestError, Sha256Digest};
 pub use evidence::EvidenceError;
 pub use input::{Detached, Evidence, EvidenceKind, InputError};
+pub use key::{KeyError, KeyEvidence, KeyJob, KeyVerifier, PublicKey, Subject};
 pub use policy::{Extension, IdentityPolicy, Matcher, PolicyViolation};
 pub use rekor::{RekorError, RekorLog};
 
@@ -99,6 +103,17 @@ pub enum VerifyError {
     CertificateDiffers,
     #[error("signature given with --signature does not match the one in the bundle")]
     SignatureDiffers,
+    #[error(
+        "expected an RFC 3161 signed timestamp (--use-signed-timestamps), the bundle has none"
+    )]
+    NoSignedTimestamp,
+    #[error("signature does not verify with the key in {} (fingerprint sha256:{fingerprint})", path.display())]
+    KeyMismatch {
+        path: PathBuf,
+        fingerprint: String,
+        #[source]
+        source: sigstore_verify::Error,
+    },
 
     // The question could not be answered (exit 2).
     #[error("cannot read {what} {}", path.display())]
@@ -126,6 +141,14 @@ pub enum VerifyError {
     OfflineNeedsBundle,
     #[error("cannot look up the signature in the transparency log")]
     Lookup(#[source] RekorError),
+    #[error("a digest has no file beside it to find the signature by: the evidence must be given")]
+    DigestNeedsEvidence,
+    #[error("an {algorithm} signature is checked over the file's own bytes or another hash: expected the file, found only its sha256 digest")]
+    NeedsFile { algorithm: &'static str },
+    #[error("{} is a keyless bundle (it carries a certificate), but --key was given", path.display())]
+    KeyBundleHasCertificate { path: PathBuf },
+    #[error("a bare signature has no transparency log entry: it must be looked up in Rekor, and --offline forbids that")]
+    KeySignatureNeedsLog,
     #[error("the trust material cannot be used")]
     Trust(#[source] sigstore_verify::Error),
 }
@@ -143,6 +166,8 @@ impl VerifyError {
                 | VerifyError::NotInLog { .. }
                 | VerifyError::CertificateDiffers
                 | VerifyError::SignatureDiffers
+                | VerifyError::KeyMismatch { .. }
+                | VerifyError::NoSignedTimestamp
         )
     }
 
@@ -184,6 +209,21 @@ impl VerifyError {
                     .into(),
             ),
             VerifyError::Evidence { hint, .. } => hint.clone(),
+            VerifyError::KeyMismatch { .. } => Some(
+                "the file changed after signing, or it was signed with another key".into(),
+            ),
+            VerifyError::DigestNeedsEvidence => {
+                Some("pass --bundle FILE (or --key KEY --signature FILE)".into())
+            }
+            VerifyError::NeedsFile { .. } => Some("pass the file instead of its digest".into()),
+            VerifyError::KeyBundleHasCertificate { .. } => Some(
+                "drop --key and give --certificate-identity and --certificate-oidc-issuer".into(),
+            ),
+            VerifyError::KeySignatureNeedsLog => Some(
+                "drop --offline, pass the bundle, or add --insecure-ignore-tlog to check the signature \
+                 with the key alone (as cosign)"
+                    .into(),
+            ),
             VerifyError::DigestMismatch { .. } => {
                 Some("the file differs from the one that was signed; check that the right file and bundle are paired".into())
             }
@@ -200,6 +240,7 @@ pub struct BlobVerifier {
     policy: IdentityPolicy,
     offline: bool,
     lookup: Option<(RekorLog, tokio::runtime::Handle)>,
+    require_timestamp: bool,
 }
 
 impl BlobVerifier {
@@ -214,7 +255,15 @@ impl BlobVerifier {
             policy,
             offline: false,
             lookup: None,
+            require_timestamp: false,
         })
+    }
+
+    /// cosign's `--use-signed-timestamps`: require an RFC 3161 timestamp (every
+    /// timestamp a bundle carries is verified either way).
+    pub fn require_signed_timestamp(mut self) -> Self {
+        self.require_timestamp = true;
+        self
     }
 
     /// Never touch the network: detached signatures then fail with a clear error.
@@ -314,6 +363,9 @@ impl BlobVerifier {
     ) -> Result<Verified, VerifyError> {
         // Evidence sigstore-verify would let pass unverified is refused first.
         evidence::check_structure(bundle, &self.trust.root).map_err(|e| self.refuse(e))?;
+        if self.require_timestamp && !has_signed_timestamp(bundle) {
+            return Err(VerifyError::NoSignedTimestamp);
+        }
         // Identity is checked below by `IdentityPolicy`, which also does
         // regexps and extensions; every cryptographic check stays on.
         let crypto_policy = VerificationPolicy::any_identity();
@@ -482,6 +534,14 @@ impl BlobVerifier {
             hint,
         }
     }
+}
+
+fn has_signed_timestamp(bundle: &Bundle) -> bool {
+    !bundle
+        .verification_material
+        .timestamp_verification_data
+        .rfc3161_timestamps
+        .is_empty()
 }
 
 /// The artifact digest a hashedrekord log entry records, as hex.

@@ -68,8 +68,28 @@ impl RekorLog {
         detached: &Detached,
         digest: &[u8; 32],
     ) -> Result<Vec<TransparencyLogEntry>, RekorError> {
+        self.find_proposed(proposed_hashedrekord(detached, digest))
+            .await
+    }
+
+    /// Log entries for a managed-key signature: the same search with the
+    /// public key PEM as the entry's verifier, as cosign `verify-blob --key` does.
+    pub async fn find_by_key(
+        &self,
+        signature: &[u8],
+        public_key_pem: &str,
+        digest: &[u8; 32],
+    ) -> Result<Vec<TransparencyLogEntry>, RekorError> {
+        self.find_proposed(proposed_with_verifier(signature, public_key_pem, digest))
+            .await
+    }
+
+    async fn find_proposed(
+        &self,
+        proposed: serde_json::Value,
+    ) -> Result<Vec<TransparencyLogEntry>, RekorError> {
         let url = format!("{}/api/v1/log/entries/retrieve", self.base_url);
-        let query = json!({"entries": [proposed_hashedrekord(detached, digest)]});
+        let query = json!({"entries": [proposed]});
         let (status, body) = self
             .send(|| self.client.post(&url).json(&query), &url)
             .await?;
@@ -185,14 +205,28 @@ impl RekorLog {
 /// The hashedrekord v0.0.1 entry cosign proposes (pkg/cosign/tlog.go `rekorEntry`):
 /// the certificate PEM goes in `publicKey.content`.
 fn proposed_hashedrekord(detached: &Detached, digest: &[u8; 32]) -> serde_json::Value {
+    proposed_with_verifier(
+        &detached.signature,
+        &certificate_pem(&detached.certificate),
+        digest,
+    )
+}
+
+/// A hashedrekord 0.0.1 entry whose verifier is `verifier_pem` (a certificate
+/// or a public key).
+fn proposed_with_verifier(
+    signature: &[u8],
+    verifier_pem: &str,
+    digest: &[u8; 32],
+) -> serde_json::Value {
     json!({
         "apiVersion": "0.0.1",
         "kind": "hashedrekord",
         "spec": {
             "data": {"hash": {"algorithm": "sha256", "value": hex::encode(digest)}},
             "signature": {
-                "content": STANDARD.encode(&detached.signature),
-                "publicKey": {"content": STANDARD.encode(certificate_pem(&detached.certificate))},
+                "content": STANDARD.encode(signature),
+                "publicKey": {"content": STANDARD.encode(verifier_pem)},
             },
         },
     })

@@ -11,6 +11,7 @@ mod first_run;
 mod forms;
 mod hardening;
 mod init;
+mod keys;
 mod pipeline;
 mod publish_real;
 mod registry_selftest;

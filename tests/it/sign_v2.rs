@@ -573,7 +573,8 @@ fn cosign_v3_flag_spellings() {
     }
     assert_eq!(s.stack.fulcio().total_requests(), 0);
     assert!(s.nothing_written());
-    // cosign's deprecated --output is --output-signature.
+    // cosign's deprecated --output FILE is --output-signature; gl-sign's
+    // --output is text|json, so it says which to use.
     let out = s.dir.path().join("sig.b64");
     let signed = s.sign(&[
         "--fulcio-url",
@@ -581,6 +582,16 @@ fn cosign_v3_flag_spellings() {
         "--rekor-url",
         s.stack.rekor_url(),
         "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_run(&signed, 2, &["is --output-signature FILE in gl-sign"]);
+    assert!(!signed.all().contains("unexpected argument"));
+    let signed = s.sign(&[
+        "--fulcio-url",
+        s.stack.fulcio_url(),
+        "--rekor-url",
+        s.stack.rekor_url(),
+        "--output-signature",
         out.to_str().unwrap(),
     ]);
     assert_run(&signed, 0, &[]);

@@ -561,6 +561,8 @@ fn consumer_verify_refreshes_once_for_a_log_only_a_newer_root_lists() {
         run(in_job()
             .args(["consumer-verify", &format!("{NAME}=={VERSION}")])
             .args(["--gitlab-url", &issuer, "--gitlab-project", "group/proj"])
+            // Signed by a branch pipeline (consumer-verify accepts tags only by default).
+            .arg("--allow-branch-signatures")
             .args(extra))
     };
     let offline = verify(&["--offline"]);
