@@ -16,6 +16,7 @@ pub mod exit;
 pub mod files;
 pub mod hint;
 pub mod http;
+pub mod inspect;
 pub mod pipeline;
 pub mod pyproject;
 pub mod registry;

@@ -2,6 +2,7 @@
 
 mod build;
 mod init;
+mod inspect;
 mod publish;
 mod shared;
 mod sign_blob;
@@ -13,6 +14,7 @@ use clap::{Parser, Subcommand};
 pub use build::BuildArgs;
 pub use init::InitArgs;
 pub use init::PublishTo as InitPublishTo;
+pub use inspect::InspectArgs;
 pub use publish::{
     ConsumerVerifyArgs, PublishArgs, PublishGenericArgs, PublishPypiArgs, PublishTarget,
     RegistryArgs,
@@ -48,6 +50,8 @@ pub enum Command {
     VerifyBlob(VerifyBlobArgs),
     /// Update the trust root through TUF, or show the trust material in use.
     Trust(TrustCommandArgs),
+    /// Explain a bundle, .sig/.crt, certificate, attestation, provenance or OIDC token (unverified).
+    Inspect(InspectArgs),
 }
 
 #[cfg(test)]

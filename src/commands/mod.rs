@@ -3,6 +3,7 @@
 mod build;
 mod consumer_verify;
 mod init;
+mod inspect;
 mod progress;
 mod publish;
 mod section;
@@ -26,5 +27,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::VerifyBlob(args) => verify_blob::run(args),
         Command::Trust(args) => trust::run(args),
+        Command::Inspect(args) => inspect::run(args),
     }
 }

@@ -464,6 +464,7 @@ fn the_projects_own_pipeline_is_sound() {
         doc["sign-release"]["id_tokens"]["SIGSTORE_ID_TOKEN"]["aud"].as_str(),
         Some("sigstore")
     );
+    check_release_jobs(&doc);
     let Some(bin) = crate::publish_real::python_tool("check-jsonschema") else {
         return;
     };
@@ -542,4 +543,107 @@ fn init_on_the_tutorial_project_falls_back_and_says_so() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The script lines of a job, as text.
+fn script_of(doc: &BTreeMap<String, Value>, job: &str) -> String {
+    let lines: Vec<String> = doc[job]["script"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{job} has no script list"))
+        .iter()
+        .map(|l| l.as_str().unwrap_or_default().to_string())
+        .collect();
+    lines.join("\n")
+}
+
+/// The release part of gl-sign's own pipeline (issue 10): wheels for both
+/// architectures in the PyPA images, static musl binaries, everything signed
+/// and verified by gl-sign, published only from tags, and a GitLab Release.
+fn check_release_jobs(doc: &BTreeMap<String, Value>) {
+    let matrix = doc[".maturin"]["parallel"]["matrix"].as_sequence().unwrap();
+    let arches: Vec<&str> = matrix.iter().filter_map(|m| m["ARCH"].as_str()).collect();
+    assert_eq!(arches, ["x86_64", "aarch64"]);
+    for (job, image, compat) in [
+        (
+            "wheel-manylinux",
+            "quay.io/pypa/manylinux_2_28_${ARCH}",
+            "--compatibility manylinux_2_28",
+        ),
+        (
+            "wheel-musllinux",
+            "quay.io/pypa/musllinux_1_2_${ARCH}",
+            "--compatibility musllinux_1_2",
+        ),
+    ] {
+        assert_eq!(doc[job]["extends"].as_str(), Some(".maturin"), "{job}");
+        assert_eq!(doc[job]["image"].as_str(), Some(image), "{job}");
+        let script = script_of(doc, job);
+        assert!(
+            script.contains("maturin build --release --locked"),
+            "{job}: {script}"
+        );
+        assert!(script.contains(compat), "{job}: {script}");
+    }
+    assert!(script_of(doc, "wheel-musllinux").contains("dist/gl-sign-${ARCH}-unknown-linux-musl"));
+    assert!(script_of(doc, "sign-release")
+        .contains("$GL_SIGN sign-blob dist/*.whl dist/gl-sign-*-unknown-linux-musl"));
+    assert!(script_of(doc, "verify-release").contains(
+        "$GL_SIGN verify-blob dist/*.whl dist/gl-sign-*-unknown-linux-musl $GL_SIGN_IDENTITY_FLAGS"
+    ));
+    assert!(script_of(doc, "publish-wheels").contains("$GL_SIGN publish pypi dist/*.whl"));
+    let binaries = script_of(doc, "publish-binaries");
+    assert!(
+        binaries.contains("$GL_SIGN publish generic --package gl-sign"),
+        "{binaries}"
+    );
+    assert!(binaries.contains("dist/*.sigstore.json"), "{binaries}");
+    // Publishing happens on tags only; branch pipelines build, sign and verify.
+    for job in ["publish-wheels", "publish-binaries", "gitlab-release"] {
+        let rules = doc[job]["rules"].as_sequence().unwrap();
+        assert_eq!(rules.len(), 1, "{job}");
+        let condition = rules[0]["if"].as_str().unwrap();
+        assert!(
+            condition.starts_with("$CI_COMMIT_TAG =~"),
+            "{job}: {condition}"
+        );
+        assert!(rules[0].get("when").is_none(), "{job}");
+    }
+    let release = &doc["gitlab-release"]["release"];
+    assert_eq!(release["tag_name"].as_str(), Some("$CI_COMMIT_TAG"));
+    let links: Vec<&str> = release["assets"]["links"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["name"].as_str())
+        .collect();
+    for arch in ["x86_64", "aarch64"] {
+        let binary = format!("gl-sign-{arch}-unknown-linux-musl");
+        assert!(links.contains(&binary.as_str()), "{links:?}");
+        assert!(
+            links.contains(&format!("{binary}.sigstore.json").as_str()),
+            "{links:?}"
+        );
+    }
+    // Every gl-sign subcommand the pipeline runs exists in this binary.
+    for job in jobs(doc) {
+        let Some(lines) = doc[job.as_str()]["script"].as_sequence() else {
+            continue;
+        };
+        for line in lines.iter().filter_map(Value::as_str) {
+            let Some(rest) = line.split("$GL_SIGN ").nth(1) else {
+                continue;
+            };
+            let words: Vec<&str> = rest
+                .split_whitespace()
+                .take_while(|w| !w.starts_with('-') && !w.contains('/') && !w.starts_with('$'))
+                .collect();
+            let help = run(gl_sign().args(&words).arg("--help"));
+            assert_eq!(
+                help.code,
+                0,
+                "{job}: gl-sign {} does not exist",
+                words.join(" ")
+            );
+        }
+    }
 }

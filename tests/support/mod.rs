@@ -108,3 +108,27 @@ pub fn assert_run(run: &Run, code: i32, fragments: &[&str]) {
         );
     }
 }
+
+/// A whole run as one text (exit code, stdout, stderr), for insta snapshots.
+pub fn transcript(run: &Run) -> String {
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        run.code, run.stdout, run.stderr
+    )
+}
+
+/// insta settings shared by every snapshot test, as uv's `INSTA_FILTERS`:
+/// snapshots in tests/snapshots, and what differs between runs filtered
+/// (the checkout path, temp dirs, local server ports).
+pub fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.add_filter(&regex::escape(env!("CARGO_MANIFEST_DIR")), "[REPO]");
+    settings.add_filter(
+        r"(/private)?/(tmp|var/folders/[^/]+/[^/]+)/\.tmp[A-Za-z0-9]+",
+        "[TEMP]",
+    );
+    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
+    settings
+}
