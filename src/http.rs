@@ -5,6 +5,11 @@
 //! credentials, including a token in a 307/308 body, must not follow a
 //! redirect elsewhere or down to http. Retries with backoff wrap idempotent
 //! requests only.
+//!
+//! TLS roots: reqwest's rustls-platform-verifier reads the system store on
+//! Linux through rustls-native-certs, which honours `SSL_CERT_FILE` and
+//! `SSL_CERT_DIR` as OpenSSL does. So private CAs (and the tests' https PyPI,
+//! tests/it/trusted_publishing.rs) work without a flag, like twine and uv.
 
 use std::time::Duration;
 

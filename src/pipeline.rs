@@ -142,8 +142,47 @@ pub fn normalize(options: &PipelineOptions) -> Result<PipelineOptions, PipelineE
     })
 }
 
+/// Where the publish job uploads the dists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PublishTo {
+    /// This project's GitLab PyPI registry (the job token).
+    #[default]
+    Gitlab,
+    /// PyPI with trusted publishing and PEP 740 attestations.
+    Pypi,
+    /// TestPyPI, the same way.
+    Testpypi,
+}
+
+impl PublishTo {
+    /// The index name, also the ID token audience and the environment name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PublishTo::Gitlab => "gitlab",
+            PublishTo::Pypi => "pypi",
+            PublishTo::Testpypi => "testpypi",
+        }
+    }
+
+    fn simple_index(self) -> &'static str {
+        match self {
+            PublishTo::Gitlab => "",
+            PublishTo::Pypi => "https://pypi.org/simple/",
+            PublishTo::Testpypi => "https://test.pypi.org/simple/",
+        }
+    }
+}
+
 /// The `.gitlab-ci.yml` for these options.
 pub fn render(options: &PipelineOptions) -> Result<String, PipelineError> {
+    render_publishing_to(options, PublishTo::Gitlab)
+}
+
+/// The `.gitlab-ci.yml` for these options, publishing to `publish_to`.
+pub fn render_publishing_to(
+    options: &PipelineOptions,
+    publish_to: PublishTo,
+) -> Result<String, PipelineError> {
     let options = normalize(options)?;
     let env = environment()?;
     let text = env
@@ -151,6 +190,8 @@ pub fn render(options: &PipelineOptions) -> Result<String, PipelineError> {
         .and_then(|t| {
             t.render(context! {
                 component => false,
+                publish_to => publish_to.name(),
+                index_url => publish_to.simple_index(),
                 gl_sign_version => env!("CARGO_PKG_VERSION"),
                 stages => options.stages,
                 install => options.install,
@@ -173,6 +214,8 @@ pub fn render_component() -> Result<String, PipelineError> {
         .and_then(|t| {
             t.render(context! {
                 component => true,
+                publish_to => PublishTo::Gitlab.name(),
+                index_url => "",
                 gl_sign_version => env!("CARGO_PKG_VERSION"),
                 stages => STAGES.to_vec(),
                 // Any input image works: gl-sign is installed unless it is there.
@@ -274,6 +317,44 @@ mod tests {
             render(&o).unwrap_err(),
             PipelineError::InvalidValue { .. }
         ));
+    }
+
+    #[test]
+    fn publishing_to_pypi_uses_trusted_publishing_on_tags() {
+        let all: Vec<&str> = STAGES.to_vec();
+        let gitlab = render(&options(&all)).unwrap();
+        assert_eq!(
+            gitlab,
+            render_publishing_to(&options(&all), PublishTo::Gitlab).unwrap()
+        );
+        assert!(!gitlab.contains("attest") && !gitlab.contains("ID_TOKEN:\n      aud: pypi"));
+        for (to, var) in [(PublishTo::Pypi, "PYPI"), (PublishTo::Testpypi, "TESTPYPI")] {
+            let text = render_publishing_to(&options(&all), to).unwrap();
+            let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+            let publish = &doc["publish"];
+            let name = to.name();
+            assert_eq!(publish["id_tokens"][format!("{var}_ID_TOKEN")]["aud"], name);
+            assert_eq!(publish["environment"]["name"], name);
+            assert_eq!(publish["rules"][0]["if"], "$CI_COMMIT_TAG");
+            // After main's refusal to publish unsigned dists.
+            let script = publish["script"].as_sequence().unwrap();
+            assert!(script[script.len() - 1]
+                .as_str()
+                .unwrap()
+                .contains(&format!("--repository {name} --trusted-publishing always")));
+            assert!(doc["sign"]["script"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|l| l.as_str().unwrap().starts_with("gl-sign attest ")));
+            let verify = doc["consumer_verification"]["script"]
+                .as_sequence()
+                .unwrap();
+            assert!(verify[verify.len() - 1]
+                .as_str()
+                .unwrap()
+                .contains("--provenance"));
+        }
     }
 
     #[test]

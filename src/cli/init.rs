@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 #[derive(Debug, Clone, Args)]
 #[command(
@@ -39,7 +39,24 @@ pub struct InitArgs {
     /// Compare with the existing file: print a unified diff, exit 1 on drift
     #[arg(long)]
     pub check: bool,
+    /// Where the publish job uploads: this project's GitLab registry, or PyPI/TestPyPI with trusted publishing and PEP 740 attestations
+    #[arg(
+        long,
+        value_enum,
+        default_value = "gitlab",
+        value_name = "INDEX",
+        conflicts_with = "component"
+    )]
+    pub publish_to: PublishTo,
     /// Write the CI/CD component (templates/gl-sign.yml) instead of a pipeline
     #[arg(long, conflicts_with_all = ["image", "package_name", "stages", "sign_protected_only"])]
     pub component: bool,
+}
+
+/// The index `init --publish-to` targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PublishTo {
+    Gitlab,
+    Pypi,
+    Testpypi,
 }

@@ -15,11 +15,13 @@ use clap::{Parser, Subcommand};
 pub use attest::{AttestArgs, PredicateArg};
 pub use build::BuildArgs;
 pub use init::InitArgs;
+pub use init::PublishTo as InitPublishTo;
 pub use inspect::InspectArgs;
 pub use publish::{
     ConsumerVerifyArgs, PublishArgs, PublishGenericArgs, PublishPypiArgs, PublishTarget,
     RegistryArgs,
 };
+pub use publish::{PypiRepository, TrustedPublishingMode};
 pub use shared::{IdentityPolicyArgs, OutputArgs, OutputFormat, RekorLookupArgs, TrustArgs};
 pub use sign_blob::{CosignSignBlobFlags, SignBlobArgs};
 pub use trust::{TrustCommand, TrustCommandArgs, TrustShowArgs, TrustUpdateArgs, TufCacheArgs};

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 use super::{IdentityPolicyArgs, OutputArgs, RekorLookupArgs, TrustArgs};
 
@@ -59,6 +59,18 @@ pub struct PublishPypiArgs {
     /// Upload URL [default: ${CI_API_V4_URL}/projects/${CI_PROJECT_ID}/packages/pypi]
     #[arg(long, value_name = "URL")]
     pub repository_url: Option<String>,
+    /// Upload to PyPI or TestPyPI instead of the GitLab registry
+    #[arg(long, value_enum, conflicts_with = "repository_url")]
+    pub repository: Option<PypiRepository>,
+    /// Exchange a GitLab ID token for a PyPI token (auto: when no credentials are given and an ID token is present)
+    #[arg(long, value_enum, default_value = "auto", value_name = "MODE")]
+    pub trusted_publishing: TrustedPublishingMode,
+    /// GitLab ID token for trusted publishing (a JWT, or a file holding one) [default: $PYPI_ID_TOKEN / $TESTPYPI_ID_TOKEN, after the index's audience]
+    #[arg(long, value_name = "JWT|FILE")]
+    pub identity_token: Option<String>,
+    /// Do not send the DIST.*.attestation files beside each dist with a trusted-publishing upload
+    #[arg(long)]
+    pub no_attestations: bool,
     /// Skip files the index already lists with the same sha256 (a different hash is an error)
     #[arg(long)]
     pub skip_existing: bool,
@@ -66,6 +78,27 @@ pub struct PublishPypiArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// A public index known by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PypiRepository {
+    /// https://upload.pypi.org/legacy/
+    Pypi,
+    /// https://test.pypi.org/legacy/
+    Testpypi,
+}
+
+/// When to use trusted publishing (uv's spelling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrustedPublishingMode {
+    /// When no credentials are given and a GitLab ID token is present
+    #[value(alias = "automatic")]
+    Auto,
+    /// Always; fail if it cannot be used
+    Always,
+    /// Never
+    Never,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -5,11 +5,12 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::ci::CiEnvironment;
-use crate::cli::InitArgs;
+use crate::cli::{InitArgs, InitPublishTo};
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
 use crate::pipeline::{self, PipelineOptions, STAGES};
 use crate::pyproject::{self, is_valid_name, Field, PYPROJECT};
+use crate::registry::trusted_publishing::PublisherSettings;
 use crate::sign::output::write_atomic;
 
 pub fn run(args: InitArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
@@ -44,7 +45,7 @@ pub fn run(args: InitArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
                 .unwrap_or_else(|| STAGES.iter().map(|s| s.to_string()).collect()),
             sign_protected_only: args.sign_protected_only,
         };
-        pipeline::render(&options)?
+        pipeline::render_publishing_to(&options, publish_to(args.publish_to))?
     };
     let shown = args.output.display().to_string();
     if args.check {
@@ -74,6 +75,9 @@ pub fn run(args: InitArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
     }
     write_atomic(&args.output, text.as_bytes())?;
     eprintln!("wrote {shown}");
+    if !args.component && args.publish_to != InitPublishTo::Gitlab {
+        print_publisher_settings(&args, ci);
+    }
     Ok(ExitStatus::Success)
 }
 
@@ -129,4 +133,46 @@ fn default_package_name(dir: &Path, ci: &CiEnvironment) -> anyhow::Result<String
     }
     eprintln!("package name {name:?}: from {origin} {fallback:?}, because {skipped}; pass --package-name to choose another");
     Ok(name)
+}
+
+fn publish_to(to: InitPublishTo) -> pipeline::PublishTo {
+    match to {
+        InitPublishTo::Gitlab => pipeline::PublishTo::Gitlab,
+        InitPublishTo::Pypi => pipeline::PublishTo::Pypi,
+        InitPublishTo::Testpypi => pipeline::PublishTo::Testpypi,
+    }
+}
+
+/// What to enter on PyPI so that the publish job's token exchange succeeds.
+fn print_publisher_settings(args: &InitArgs, ci: &CiEnvironment) {
+    let index = publish_to(args.publish_to).name();
+    let (namespace, project) = ci
+        .get("CI_PROJECT_PATH")
+        .and_then(|p| p.rsplit_once('/'))
+        .map(|(n, p)| (n.to_string(), p.to_string()))
+        .unwrap_or_else(|| {
+            (
+                "<your GitLab namespace (group/subgroup)>".into(),
+                "<your GitLab project>".into(),
+            )
+        });
+    let settings = PublisherSettings {
+        namespace,
+        project,
+        workflow_filepath: args
+            .output
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string),
+        environment: Some(index.to_string()),
+    };
+    let site = match args.publish_to {
+        InitPublishTo::Testpypi => "https://test.pypi.org",
+        _ => "https://pypi.org",
+    };
+    println!(
+        "Add this trusted publisher on {site} (your project → Settings → Publishing → GitLab; \
+         for a new project: {site}/manage/account/publishing/):"
+    );
+    println!("{}", settings.describe());
 }

@@ -1,6 +1,7 @@
 //! `gl-sign publish pypi` and `gl-sign publish generic`.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -10,12 +11,18 @@ use super::section::Section;
 use super::shared::{credential, url_or_ci};
 use crate::ci::CiEnvironment;
 use crate::cli::{OutputFormat, PublishArgs, PublishGenericArgs, PublishPypiArgs, PublishTarget};
+use crate::cli::{PypiRepository, RegistryArgs, TrustedPublishingMode};
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
 use crate::http::{redact_url, registry_client, HttpSettings};
+use crate::registry::auth::{Credential, Secret};
 use crate::registry::dist::{name_and_version_from_filename, Dist};
 use crate::registry::generic::{GenericPublisher, GenericTarget, Stored};
 use crate::registry::pypi::{PypiPublisher, PypiTarget, Uploaded};
+use crate::registry::trusted_publishing::{
+    attestations_beside, id_token_variable, simple_root_for, PublicIndex, PypiToken,
+    TrustedPublishing, TrustedPublishingError,
+};
 use crate::registry::{sha256_file, Progress};
 
 pub fn run(args: PublishArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
@@ -97,21 +104,68 @@ fn pypi(args: PublishPypiArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus>
             sha256_file(path).with_context(|| format!("cannot read {}", path.display()))?;
         dists.push((dist, sha256));
     }
-    let repository_url = url_or_ci(
-        args.repository_url.as_deref(),
-        "--repository-url",
-        ci,
-        "/packages/pypi",
-    )?;
-    let shown_url = repository_url.to_string();
-    let target = PypiTarget {
-        repository_url,
-        credential: credential(&args.registry, ci),
+    let public = args.repository.map(|r| match r {
+        PypiRepository::Pypi => PublicIndex::Pypi,
+        PypiRepository::Testpypi => PublicIndex::Testpypi,
+    });
+    let repository_url = match public {
+        Some(index) => index.upload_url(),
+        None => url_or_ci(
+            args.repository_url.as_deref(),
+            "--repository-url",
+            ci,
+            "/packages/pypi",
+        )?,
     };
+    let shown_url = repository_url.to_string();
     let http = HttpSettings::default();
-    let progress: Arc<dyn Progress> = Arc::new(StderrProgress::new());
-    let publisher = PypiPublisher::new(registry_client(&http)?, http, target, progress.clone())?;
+    let client = registry_client(&http)?;
     let runtime = runtime()?;
+    let trusted = trusted_publishing(&args, &repository_url, &client, &runtime)?;
+    let credential = match &trusted {
+        Some(token) => Credential::AccessToken(token.token.clone()),
+        // The CI job token is GitLab's: never offered to PyPI or TestPyPI.
+        None if public.is_some() => explicit_credential(&args.registry),
+        None => credential(&args.registry, ci),
+    };
+    // Attestations go only with trusted publishing: PyPI refuses them otherwise.
+    let send_attestations = trusted.is_some() && !args.no_attestations;
+    let mut attestations = Vec::new();
+    for (dist, _) in &dists {
+        let found = if send_attestations {
+            attestations_beside(&dist.path)?
+        } else {
+            Vec::new()
+        };
+        if !found.is_empty() {
+            let names: Vec<String> = found
+                .iter()
+                .filter_map(|(p, _)| p.file_name()?.to_str().map(str::to_string))
+                .collect();
+            eprintln!("{}: with {}", dist.filename, names.join(", "));
+        }
+        attestations.push(found.into_iter().map(|(_, v)| v).collect::<Vec<_>>());
+    }
+    let target = PypiTarget {
+        repository_url: repository_url.clone(),
+        credential,
+    };
+    let progress: Arc<dyn Progress> = Arc::new(StderrProgress::new());
+    let mut publisher = PypiPublisher::new(client, http, target, progress.clone())?;
+    let index_root = public.map(PublicIndex::simple_root).or_else(|| {
+        trusted
+            .as_ref()
+            .and_then(|_| simple_root_for(&repository_url))
+    });
+    if let Some(root) = index_root {
+        publisher = publisher.with_index_root(root);
+    }
+    if trusted.is_some() {
+        publisher = publisher.with_trusted_publishing();
+    }
+    // Re-runs of a trusted-publishing job are safe: files already on the index
+    // with the same sha256 are skipped, a different file under the name fails.
+    let skip_existing = args.skip_existing || trusted.is_some();
     let mut rows = Vec::new();
     let mut failure = None;
     let section = Section::start(
@@ -123,9 +177,17 @@ fn pypi(args: PublishPypiArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus>
             redact_url(&shown_url)
         ),
     );
-    for (dist, sha256) in &dists {
+    for ((dist, sha256), attestations) in dists.iter().zip(&attestations) {
         let size = std::fs::metadata(&dist.path).map(|m| m.len()).unwrap_or(0);
-        let result = match runtime.block_on(publisher.publish(dist, sha256, args.skip_existing)) {
+        let result = match runtime.block_on(publisher.publish_with_attestations(
+            dist,
+            sha256,
+            skip_existing,
+            attestations,
+        )) {
+            Ok(Uploaded::Sent) if !attestations.is_empty() => {
+                format!("uploaded with {} attestation(s)", attestations.len())
+            }
             Ok(Uploaded::Sent) => "uploaded".to_string(),
             Ok(Uploaded::Skipped) => "skipped (already on the index, same sha256)".to_string(),
             Ok(Uploaded::AlreadyPresent) => "exists (same sha256 on the index)".to_string(),
@@ -242,6 +304,98 @@ fn generic(args: PublishGenericArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
         Some(e) => Err(e.into()),
         None => Ok(ExitStatus::Success),
     }
+}
+
+/// Only the credentials given as flags (or GL_SIGN_* variables).
+fn explicit_credential(args: &RegistryArgs) -> Credential {
+    if args.token.is_none() && args.username.is_none() {
+        return Credential::Anonymous;
+    }
+    credential(args, &CiEnvironment::default())
+}
+
+/// GitLab ID tokens in this process's environment, by variable name
+/// (`PYPI_ID_TOKEN`, …); SIGSTORE_ID_TOKEN is for signing, not publishing.
+fn id_tokens_in_env() -> BTreeMap<String, String> {
+    std::env::vars()
+        .filter(|(k, v)| {
+            k.ends_with("_ID_TOKEN") && k != "SIGSTORE_ID_TOKEN" && !v.trim().is_empty()
+        })
+        .collect()
+}
+
+/// A JWT, or a file holding one; the value is never echoed.
+fn read_jwt(value: &str) -> Result<Secret, UsageError> {
+    let value = value.trim();
+    let looks_like_jwt = value.split('.').count() == 3
+        && !value.contains(char::is_whitespace)
+        && !Path::new(value).exists();
+    if looks_like_jwt {
+        return Ok(Secret::new(value));
+    }
+    std::fs::read_to_string(value)
+        .map(|t| Secret::new(t.trim()))
+        .map_err(|_| {
+            UsageError::new("--identity-token is neither a JWT nor a readable file holding one")
+        })
+}
+
+/// Resolve `--trusted-publishing` and, when it applies, mint the PyPI token
+/// (once per run: PyPI accepts each ID token once).
+fn trusted_publishing(
+    args: &PublishPypiArgs,
+    upload_url: &reqwest::Url,
+    client: &reqwest::Client,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<Option<PypiToken>> {
+    let explicit = args.registry.token.is_some() || args.registry.username.is_some();
+    let env_tokens = id_tokens_in_env();
+    match args.trusted_publishing {
+        TrustedPublishingMode::Never => return Ok(None),
+        TrustedPublishingMode::Always if explicit => {
+            return Err(UsageError::new(
+                "--trusted-publishing always cannot be combined with --token or --username",
+            )
+            .into())
+        }
+        // The CI default is this project's GitLab registry, which has no
+        // trusted publishing: auto never asks it (jobs may hold other ID tokens).
+        TrustedPublishingMode::Auto
+            if explicit
+                || (args.repository.is_none() && args.repository_url.is_none())
+                || (args.identity_token.is_none() && env_tokens.is_empty()) =>
+        {
+            return Ok(None)
+        }
+        _ => {}
+    }
+    let exchange = TrustedPublishing::new(client.clone(), upload_url.clone());
+    let audience = match runtime.block_on(exchange.audience()) {
+        Ok(audience) => audience,
+        Err(e) if args.trusted_publishing == TrustedPublishingMode::Auto => {
+            eprintln!(
+                "note: not using trusted publishing: {}",
+                super::shared::reason(&e)
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let variable = id_token_variable(&audience);
+    let id_token = match (&args.identity_token, env_tokens.get(&variable)) {
+        (Some(value), _) => read_jwt(value)?,
+        (None, Some(value)) => Secret::new(value.trim()),
+        (None, None) if args.trusted_publishing == TrustedPublishingMode::Auto => {
+            eprintln!("note: not using trusted publishing: the index wants audience {audience:?} and ${variable} is not set");
+            return Ok(None);
+        }
+        (None, None) => return Err(TrustedPublishingError::NoIdToken { audience, variable }.into()),
+    };
+    let token = runtime.block_on(exchange.mint(&id_token, &audience))?;
+    eprintln!(
+        "trusted publishing: exchanged the GitLab ID token (audience {audience}) for a PyPI token"
+    );
+    Ok(Some(token))
 }
 
 /// The version the files belong to: from the dist names inside their names

@@ -8,6 +8,7 @@ pub mod generic;
 pub mod index;
 pub mod provenance;
 pub mod pypi;
+pub mod trusted_publishing;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -93,6 +93,12 @@ pub struct PypiPublisher {
     http: HttpSettings,
     target: PypiTarget,
     progress: Arc<dyn Progress>,
+    /// A warehouse-style simple index root (`…/simple/`), read anonymously,
+    /// instead of GitLab's `<repository-url>/simple/`.
+    index_root: Option<Url>,
+    /// The credential is a trusted-publishing token: refusals are shown as the
+    /// server words them, not as a bad `--token`.
+    trusted_publishing: bool,
 }
 
 impl PypiPublisher {
@@ -116,14 +122,50 @@ impl PypiPublisher {
             http,
             target,
             progress,
+            index_root: None,
+            trusted_publishing: false,
         })
+    }
+
+    /// List published files from a warehouse-style simple index at `root`
+    /// (PyPI's is on another host than its upload URL), without credentials.
+    pub fn with_index_root(mut self, root: Url) -> Self {
+        self.index_root = Some(root);
+        self
+    }
+
+    /// The credential was minted by trusted publishing.
+    pub fn with_trusted_publishing(mut self) -> Self {
+        self.trusted_publishing = true;
+        self
+    }
+
+    fn index_page_url(&self, name: &str) -> Url {
+        match &self.index_root {
+            Some(root) => {
+                let mut url = root.clone();
+                url.path_segments_mut()
+                    .expect("an http(s) URL")
+                    .pop_if_empty()
+                    .push(&normalize_name(name))
+                    .push("");
+                url
+            }
+            None => self.target.simple_url(name),
+        }
     }
 
     /// The files of `name` on this registry's own index. A redirect (GitLab
     /// forwards unknown packages to pypi.org) or a 404 means none.
     pub async fn listed_files(&self, name: &str) -> Result<Vec<IndexFile>, PublishError> {
-        let url = self.target.simple_url(name);
-        match index::fetch_page(&self.client, &url, &self.target.credential).await? {
+        let url = self.index_page_url(name);
+        // A PyPI token is for uploads to one host; the index never needs it.
+        let credential = if self.index_root.is_some() {
+            &Credential::Anonymous
+        } else {
+            &self.target.credential
+        };
+        match index::fetch_page(&self.client, &url, credential).await? {
             Page::Files(files) => Ok(files),
             Page::Redirected | Page::NotFound => Ok(Vec::new()),
         }
@@ -155,6 +197,19 @@ impl PypiPublisher {
         sha256: &str,
         skip_existing: bool,
     ) -> Result<Uploaded, PublishError> {
+        self.publish_with_attestations(dist, sha256, skip_existing, &[])
+            .await
+    }
+
+    /// Upload one dist with its PEP 740 attestations (sent as the
+    /// `attestations` form field, a JSON array, when there are any).
+    pub async fn publish_with_attestations(
+        &self,
+        dist: &Dist,
+        sha256: &str,
+        skip_existing: bool,
+        attestations: &[serde_json::Value],
+    ) -> Result<Uploaded, PublishError> {
         if skip_existing && self.already_published(dist, sha256).await? {
             return Ok(Uploaded::Skipped);
         }
@@ -162,7 +217,7 @@ impl PypiPublisher {
         let mut attempt = 0;
         let (status, message) = loop {
             // A streamed body cannot be replayed, so each attempt reopens the file.
-            match self.send(dist, sha256).await {
+            match self.send(dist, sha256, attestations).await {
                 Err(e) if e.retryable() && attempt < self.http.retries => {
                     attempt += 1;
                     self.progress.retrying(&dist.filename, &e.to_string());
@@ -175,6 +230,17 @@ impl PypiPublisher {
         if status.is_success() {
             return Ok(Uploaded::Sent);
         }
+        if self.trusted_publishing
+            && (status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN)
+        {
+            // Warehouse's reason says which caveat failed (project scope, expiry).
+            return Err(TransferError::Refused {
+                url: shown,
+                status: status.as_u16(),
+                message,
+            }
+            .into());
+        }
         TransferError::check_auth(status, &shown, &self.target.credential)?;
         // GitLab: 400 "Validation failed: File name has already been taken";
         // PyPI: 400 "File already exists"; pypiserver and others: 409.
@@ -185,6 +251,15 @@ impl PypiPublisher {
         if duplicate {
             return if self.already_published(dist, sha256).await? {
                 Ok(Uploaded::AlreadyPresent)
+            } else if self.index_root.is_some() {
+                // Warehouse also refuses the same bytes under another name
+                // (and reused names of deleted files): its words say which.
+                Err(TransferError::Refused {
+                    url: shown,
+                    status: status.as_u16(),
+                    message,
+                }
+                .into())
             } else {
                 Err(PublishError::DuplicateNotListed {
                     file: dist.filename.clone(),
@@ -201,7 +276,12 @@ impl PypiPublisher {
     }
 
     /// One attempt: the status and the error message of the answer.
-    async fn send(&self, dist: &Dist, sha256: &str) -> Result<(StatusCode, String), PublishError> {
+    async fn send(
+        &self,
+        dist: &Dist,
+        sha256: &str,
+        attestations: &[serde_json::Value],
+    ) -> Result<(StatusCode, String), PublishError> {
         let shown = redact_url(self.target.repository_url.as_str());
         let (body, length) =
             super::file_body(&dist.path, dist.filename.clone(), self.progress.clone())
@@ -214,7 +294,14 @@ impl PypiPublisher {
             .file_name(dist.filename.clone())
             .mime_str("application/octet-stream")
             .expect("a valid MIME type");
-        let form = metadata_form(dist, sha256).part("content", content);
+        let mut form = metadata_form(dist, sha256).part("content", content);
+        if !attestations.is_empty() {
+            // After `content`, as uv sends it; twine's json.dumps of the list.
+            form = form.text(
+                "attestations",
+                serde_json::Value::Array(attestations.to_vec()).to_string(),
+            );
+        }
         let request = self.target.credential.apply_pypi(
             self.client
                 .post(self.target.repository_url.clone())
@@ -228,6 +315,13 @@ impl PypiPublisher {
                 source,
             })?;
         let status = response.status();
+        // Warehouse puts its message in the reason phrase (hyper keeps a
+        // non-standard one in the response's extensions).
+        let custom_reason = response
+            .extensions()
+            .get::<hyper::ext::ReasonPhrase>()
+            .map(|r| String::from_utf8_lossy(r.as_bytes()).trim().to_string())
+            .filter(|r| !r.is_empty());
         let reason = status.canonical_reason().unwrap_or("").to_string();
         let text = response.text().await.unwrap_or_default();
         // GitLab answers {"message": "..."}; warehouse puts it in the reason phrase and body.
@@ -238,6 +332,7 @@ impl PypiPublisher {
                     .and_then(|m| m.as_str())
                     .map(str::to_string)
             })
+            .or(custom_reason)
             .unwrap_or_else(|| {
                 if text.trim().is_empty() {
                     reason

@@ -209,6 +209,8 @@ pub fn check(statement: &Statement, expected: &Expected<'_>) -> Result<(), Attes
     Ok(())
 }
 
+crate::register_hint!(none StatementError);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,5 +24,6 @@ mod sign_stack;
 mod sign_v2;
 mod stack_selftest;
 mod tamper;
+mod trusted_publishing;
 mod tuf;
 mod wheel;

@@ -7,6 +7,7 @@ pub mod dists;
 pub mod gitlab_registry;
 pub mod pki;
 pub mod provenance_index;
+pub mod pypi;
 pub mod rekor;
 pub mod rekor_v2;
 pub mod server;
