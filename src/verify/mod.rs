@@ -5,6 +5,7 @@
 //! proof with a signed checkpoint, log entry consistency, signature), none is
 //! skipped, and a check that cannot be made is a failure.
 
+pub mod cache;
 pub mod evidence;
 pub mod input;
 pub mod policy;
@@ -15,9 +16,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use sigstore_types::{Bundle, Sha256Hash, SignatureContent};
-use sigstore_verify::{VerificationPolicy, Verifier};
+use sigstore_verify::Verifier;
 
 use crate::trust::{TrustError, TrustMaterial};
+pub use cache::ChainCheck;
 pub use evidence::EvidenceError;
 pub use input::{Detached, Evidence, EvidenceKind, InputError};
 pub use policy::{Extension, IdentityPolicy, Matcher, PolicyViolation};
@@ -68,6 +70,9 @@ pub struct Verified {
     pub trust_root: String,
     /// The earliest authenticated signing time (SET integrated time or TSA).
     pub signed_at: Option<jiff::Timestamp>,
+    /// Whether chain and SCT were checked for this file or reused from an
+    /// earlier file with the same certificate in this call.
+    pub chain_check: ChainCheck,
 }
 
 /// Why a file did not verify.
@@ -176,6 +181,7 @@ pub struct BlobVerifier {
     policy: IdentityPolicy,
     offline: bool,
     lookup: Option<(RekorLog, tokio::runtime::Handle)>,
+    chain_cache: cache::ChainCache,
 }
 
 impl BlobVerifier {
@@ -184,8 +190,10 @@ impl BlobVerifier {
             source_name: trust.source.to_string(),
             source: Box::new(source),
         })?;
+        let chain_cache = cache::ChainCache::for_root(&trust.root);
         Ok(BlobVerifier {
             verifier,
+            chain_cache,
             trust,
             policy,
             offline: false,
@@ -197,6 +205,17 @@ impl BlobVerifier {
     pub fn offline(mut self) -> Self {
         self.offline = true;
         self
+    }
+
+    /// Check every file's chain and SCT in full, even with a shared certificate.
+    pub fn without_chain_cache(mut self) -> Self {
+        self.chain_cache = cache::ChainCache::disabled();
+        self
+    }
+
+    /// Whether chain results are reused across files (see [`cache`]).
+    pub fn caches_chains(&self) -> bool {
+        self.chain_cache.is_enabled()
     }
 
     /// Where to look up detached signatures; `handle` runs the requests.
@@ -292,12 +311,13 @@ impl BlobVerifier {
         evidence::check_structure(bundle, &self.trust.root).map_err(|e| self.refuse(e))?;
         // Identity is checked below by `IdentityPolicy`, which also does
         // regexps and extensions; every cryptographic check stays on.
-        let crypto_policy = VerificationPolicy::any_identity();
-        let result = self
-            .verifier
-            .verify(*digest, bundle, &crypto_policy)
+        // (`cache` runs `VerificationPolicy::any_identity()`, or reuses its
+        // chain result for a certificate already checked in this call.)
+        let (result, chain_check) = self
+            .chain_cache
+            .verify(&self.verifier, *digest, bundle)
             .map_err(|e| self.explain(e, bundle, digest))?;
-        if !(result.certificate_verified() && result.sct_verified() && result.tlog_verified()) {
+        if !(chain_check.established(&result) && result.tlog_verified()) {
             // Cannot happen with the policy above; fail closed if it ever does.
             return Err(VerifyError::Sigstore {
                 what: "verification skipped a check",
@@ -331,6 +351,7 @@ impl BlobVerifier {
             git_ref: certificate.ci_claims.source_repository_ref.clone(),
             trust_root: self.trust.describe(),
             signed_at: result.verified_timestamps().iter().min().copied(),
+            chain_check,
         })
     }
 
