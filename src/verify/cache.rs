@@ -17,11 +17,12 @@
 //! anchor whose key signed the leaf (webpki does not date-check anchors);
 //! EKU, name and signature checks do not depend on t. If no key is an anchor
 //! under two different windows ([`ChainCache::for_root`] checks this, else the
-//! cache is off), the passing set is the intersection of two intervals: an
-//! interval. So success at lo and at hi implies success at every t in
-//! [lo, hi]. The SCT check uses the leaf, the issuer's key (the same for every
-//! t, by the same condition) and the CT key chosen by the SCT's own
-//! timestamp: it does not depend on t either. Bundles carrying
+//! cache is off), the anchors holding the leaf's issuer key are all present or
+//! all absent at t, so the passing set is the intersection of two intervals:
+//! an interval. Success at lo and at hi implies success at every t in
+//! [lo, hi], through the same anchor. The SCT check uses the leaf, that
+//! anchor's key and the CT key chosen by the SCT's own timestamp: it does not
+//! depend on t either. Bundles carrying
 //! intermediates may build other paths and are always checked in full.
 
 use std::collections::HashMap;
@@ -161,26 +162,48 @@ fn cacheable_leaf(bundle: &Bundle) -> Option<&[u8]> {
     }
 }
 
-/// The soundness condition: each CA key (SPKI) is an anchor under one window.
+/// The soundness condition: each CA key is an anchor under one window.
 fn anchors_have_one_window(root: &TrustedRoot) -> bool {
-    let mut windows: HashMap<Vec<u8>, Option<TimeRange>> = HashMap::new();
+    let mut windows: HashMap<(String, Vec<u8>), Option<TimeRange>> = HashMap::new();
     for ca in &root.certificate_authorities {
         for cert in &ca.cert_chain.certificates {
             let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.raw_bytes.as_bytes())
             else {
                 return false;
             };
-            let spki = parsed.public_key().raw.to_vec();
-            match windows.get(&spki) {
+            let key = key_identity(parsed.public_key());
+            match windows.get(&key) {
                 Some(seen) if *seen != ca.valid_for => return false,
                 Some(_) => {}
                 None => {
-                    windows.insert(spki, ca.valid_for);
+                    windows.insert(key, ca.valid_for);
                 }
             }
         }
     }
     true
+}
+
+/// A key as the signature check sees it, whatever its SPKI encoding: EC keys
+/// by curve and x coordinate (so one key in compressed and uncompressed form
+/// counts once; erring towards "same key" only turns the cache off).
+fn key_identity(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> (String, Vec<u8>) {
+    let algorithm = spki.algorithm.algorithm.to_id_string();
+    let bits = spki.subject_public_key.data.as_ref();
+    let is_ec = algorithm == "1.2.840.10045.2.1";
+    let key = match bits.split_first() {
+        Some((4, xy)) if is_ec => xy[..xy.len() / 2].to_vec(),
+        Some((2 | 3, x)) if is_ec => x.to_vec(),
+        _ => bits.to_vec(),
+    };
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|oid| oid.to_id_string())
+        .unwrap_or_default();
+    (format!("{algorithm}/{curve}"), key)
 }
 
 #[cfg(test)]
