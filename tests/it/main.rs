@@ -5,6 +5,7 @@ mod support;
 
 mod build;
 mod cases;
+mod chain_cache;
 mod cli;
 mod e2e;
 mod forms;
