@@ -7,8 +7,8 @@
 //!    files offline (`.venv/bin/sigstore`, or `$SIGSTORE_PYTHON`; skipped with a
 //!    note if absent); then the per-file cost split, each phase timed alone
 //!    in-process on one thread.
-//! 1b. The same for copies of one real production bundle (Fulcio's P-384 chain).
-//! 2. A 1 GiB file signed by the local test Sigstore: throughput against
+//! 2. The same for copies of one real production bundle (Fulcio's P-384 chain).
+//! 3. A 1 GiB file signed by the local test Sigstore: throughput against
 //!    `sha256sum` on the same file, and peak memory against a 64 MiB file.
 //!
 //! Run: `cargo bench --bench verify` (GL_SIGN_BENCH_FILES=N to change 200).
@@ -94,7 +94,7 @@ fn main() {
     // --- 1. a release: many files, one certificate ---------------------------
     release_section(root, work.path(), n);
 
-    // --- 1b. copies of a production bundle (P-384 chain, real keys) ----------
+    // --- 2. copies of a production bundle (P-384 chain, real keys) ----------
     let artifact = std::fs::read(vectors.join("artifacts/a.txt")).unwrap();
     let bundle = std::fs::read(vectors.join("bundles/conf-happy-path-v0.3.sigstore.json")).unwrap();
     let prod_dir = work.path().join("prod");
@@ -124,7 +124,7 @@ fn main() {
     );
     split(&prod_root, IDENTITY, ISSUER, &files);
 
-    // --- 2. large files ------------------------------------------------------
+    // --- 3. large files ------------------------------------------------------
     let mut sigstore = pki::TestSigstore::new();
     let claims = pki::GitLabClaims::example();
     let trusted_root = work.path().join("local_trusted_root.json");
