@@ -22,8 +22,8 @@
 //! an interval. Success at lo and at hi implies success at every t in
 //! [lo, hi], through the same anchor. The SCT check uses the leaf, that
 //! anchor's key and the CT key chosen by the SCT's own timestamp: it does not
-//! depend on t either. Bundles carrying
-//! intermediates may build other paths and are always checked in full.
+//! depend on t either. Bundles carrying intermediates may build other paths
+//! and are always checked in full.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
