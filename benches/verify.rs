@@ -1,13 +1,17 @@
 //! Verification speed and memory, as figures and ratios against references
 //! run in the same process on the same files (never as timed assertions):
 //!
-//! 1. 1,000 copies of a real production bundle verified in one call, per-file
-//!    time, against sigstore-python 4.x verifying the same files offline
-//!    (`.venv/bin/sigstore`, or `$SIGSTORE_PYTHON`; skipped with a note if absent).
-//! 2. A 1 GiB file signed by the local test Sigstore: throughput against
+//! 1. A release: 200 distinct files signed with ONE certificate by the local
+//!    test Sigstore (real signatures, SETs, inclusion proofs, SCT), verified in
+//!    one call, per-file time, against sigstore-python 4.5.1 verifying the same
+//!    files offline (`.venv/bin/sigstore`, or `$SIGSTORE_PYTHON`; skipped with a
+//!    note if absent); then the per-file cost split, each phase timed alone
+//!    in-process on one thread.
+//! 2. The same for copies of one real production bundle (Fulcio's P-384 chain).
+//! 3. A 1 GiB file signed by the local test Sigstore: throughput against
 //!    `sha256sum` on the same file, and peak memory against a 64 MiB file.
 //!
-//! Run: `cargo bench --bench verify` (GL_SIGN_BENCH_FILES=N to change 1,000).
+//! Run: `cargo bench --bench verify` (GL_SIGN_BENCH_FILES=N to change 200).
 
 #[path = "../tests/support/pki.rs"]
 #[allow(dead_code, unused_imports)]
@@ -85,87 +89,42 @@ fn main() {
     let n: usize = std::env::var("GL_SIGN_BENCH_FILES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+        .unwrap_or(200);
 
-    // --- 1. many small files -------------------------------------------------
+    // --- 1. a release: many files, one certificate ---------------------------
+    release_section(root, work.path(), n);
+
+    // --- 2. copies of a production bundle (P-384 chain, real keys) ----------
     let artifact = std::fs::read(vectors.join("artifacts/a.txt")).unwrap();
     let bundle = std::fs::read(vectors.join("bundles/conf-happy-path-v0.3.sigstore.json")).unwrap();
+    let prod_dir = work.path().join("prod");
+    std::fs::create_dir(&prod_dir).unwrap();
     let mut files = Vec::new();
     for i in 0..n {
-        let f = work.path().join(format!("a-{i:04}.txt"));
+        let f = prod_dir.join(format!("a-{i:04}.txt"));
         std::fs::write(&f, &artifact).unwrap();
         std::fs::write(
-            work.path().join(format!("a-{i:04}.txt.sigstore.json")),
+            prod_dir.join(format!("a-{i:04}.txt.sigstore.json")),
             &bundle,
         )
         .unwrap();
         files.push(f);
     }
     let prod_root = vectors.join("trusted_root.prod.json");
-    let verify_cmd = |files: &[PathBuf]| {
-        let mut c = gl_sign();
-        c.args(["verify-blob", "--offline", "--trusted-root"])
-            .arg(&prod_root)
-            .args([
-                "--certificate-identity",
-                IDENTITY,
-                "--certificate-oidc-issuer",
-                ISSUER,
-            ])
-            .args(files);
-        c
-    };
-    let one = best_of(5, || verify_cmd(&files[..1]));
-    let many = best_of(3, || verify_cmd(&files));
-    let per_file = many.wall / n as u32;
-    println!("verify-blob, {n} copies of a production v0.3 bundle, one call:");
-    println!(
-        "  gl-sign          {:>8.3} s total  {:>8.3} ms/file  peak RSS {:>6.1} MiB   (single file, one call: {:.1} ms, {:.1} MiB)",
-        many.wall.as_secs_f64(),
-        per_file.as_secs_f64() * 1e3,
-        mib(many.max_rss_kib),
-        one.wall.as_secs_f64() * 1e3,
-        mib(one.max_rss_kib)
+    let prod_signing_config = vectors.join("signing_config.prod.v0.2.json");
+    println!("verify-blob, {n} copies of one production v0.3 bundle (real Fulcio P-384 chain), one call:");
+    compare(
+        root,
+        &prod_dir,
+        &prod_root,
+        &prod_signing_config,
+        IDENTITY,
+        ISSUER,
+        &files,
     );
+    split(&prod_root, IDENTITY, ISSUER, &files);
 
-    match sigstore_python(root) {
-        None => println!("  sigstore-python  skipped: no .venv/bin/sigstore (python3 -m venv .venv && .venv/bin/pip install 'sigstore>=4.5,<5'), nor $SIGSTORE_PYTHON"),
-        Some(sigstore) => {
-            // sigstore-python takes a ClientTrustConfig: trusted root + signing config.
-            let config = work.path().join("trust_config.json");
-            let trust_config = serde_json::json!({
-                "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
-                "trustedRoot": serde_json::from_slice::<serde_json::Value>(&std::fs::read(&prod_root).unwrap()).unwrap(),
-                "signingConfig": serde_json::from_slice::<serde_json::Value>(&std::fs::read(vectors.join("signing_config.prod.v0.2.json")).unwrap()).unwrap(),
-            });
-            std::fs::write(&config, trust_config.to_string()).unwrap();
-            let py_cmd = |files: &[PathBuf]| {
-                let mut c = Command::new(&sigstore);
-                c.arg("--trust-config").arg(&config).args(["verify", "identity", "--offline"])
-                    .args(["--cert-identity", IDENTITY, "--cert-oidc-issuer", ISSUER])
-                    .args(files);
-                c
-            };
-            let py_one = best_of(3, || py_cmd(&files[..1]));
-            let py_many = best_of(1, || py_cmd(&files));
-            let py_per_file = py_many.wall / n as u32;
-            println!(
-                "  sigstore-python  {:>8.3} s total  {:>8.3} ms/file  peak RSS {:>6.1} MiB   (single file, one call: {:.1} ms, {:.1} MiB)",
-                py_many.wall.as_secs_f64(),
-                py_per_file.as_secs_f64() * 1e3,
-                mib(py_many.max_rss_kib),
-                py_one.wall.as_secs_f64() * 1e3,
-                mib(py_one.max_rss_kib)
-            );
-            println!(
-                "  ratio            gl-sign is {:.1}x faster per file in one call, {:.1}x faster for a single-file call",
-                py_per_file.as_secs_f64() / per_file.as_secs_f64(),
-                py_one.wall.as_secs_f64() / one.wall.as_secs_f64()
-            );
-        }
-    }
-
-    // --- 2. large files ------------------------------------------------------
+    // --- 3. large files ------------------------------------------------------
     let mut sigstore = pki::TestSigstore::new();
     let claims = pki::GitLabClaims::example();
     let trusted_root = work.path().join("local_trusted_root.json");
@@ -218,6 +177,286 @@ fn main() {
         }
         std::fs::remove_file(&file).unwrap();
     }
+}
+
+/// Sign `n` distinct files with one key and certificate, as one sign-blob run
+/// does, logging them over three seconds; compare and split.
+fn release_section(root: &Path, work: &Path, n: usize) {
+    use sigstore_crypto::KeyPair;
+    let dir = work.join("release");
+    std::fs::create_dir(&dir).unwrap();
+    let mut sigstore = pki::TestSigstore::new();
+    let claims = pki::GitLabClaims::example();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let t0 = std::time::UNIX_EPOCH + Duration::from_secs(now - 120);
+    let key = KeyPair::generate_ecdsa_p256().unwrap();
+    let spki = key.public_key_der().unwrap().as_bytes().to_vec();
+    let cert = sigstore.issue_certificate(&spki, &claims, t0);
+    let mut signed = Vec::new();
+    for i in 0..n {
+        let file = dir.join(format!("pkg-{i:04}.whl"));
+        let digest = write_pseudo_random_seeded(&file, 16 << 10, i as u64 + 1);
+        let signature = key
+            .sign_digest(&sigstore_types::Sha256Hash::new(digest))
+            .unwrap()
+            .as_bytes()
+            .to_vec();
+        sigstore.set_clock(Some(
+            t0 + Duration::from_secs(1 + (3 * i / n.max(1)) as u64),
+        ));
+        let entry = sigstore.log_hashedrekord(digest, &signature, &cert);
+        signed.push((file, digest, signature, entry.log_index));
+    }
+    // Proofs against the final tree, as Rekor returns them after the run.
+    let mut files = Vec::new();
+    for (file, digest, signature, index) in signed {
+        let entry = sigstore.entry(index);
+        let mut name = file.clone().into_os_string();
+        name.push(".sigstore.json");
+        std::fs::write(
+            name,
+            pki::bundle_v03_json(&cert, &signature, digest, &entry),
+        )
+        .unwrap();
+        files.push(file);
+    }
+    let trusted_root = work.join("release_trusted_root.json");
+    std::fs::write(&trusted_root, sigstore.trusted_root_json()).unwrap();
+    let signing_config = root.join("tests/data/vectors/signing_config.prod.v0.2.json");
+    println!(
+        "verify-blob, a release: {n} distinct 16 KiB files signed with ONE certificate by the local test Sigstore, one call:"
+    );
+    compare(
+        root,
+        &dir,
+        &trusted_root,
+        &signing_config,
+        &claims.identity(),
+        &claims.issuer(),
+        &files,
+    );
+    split(&trusted_root, &claims.identity(), &claims.issuer(), &files);
+}
+
+/// gl-sign against sigstore-python on the same files, whole commands.
+fn compare(
+    root: &Path,
+    work: &Path,
+    trusted_root: &Path,
+    signing_config: &Path,
+    identity: &str,
+    issuer: &str,
+    files: &[PathBuf],
+) {
+    let n = files.len();
+    let verify_cmd = |files: &[PathBuf]| {
+        let mut c = gl_sign();
+        c.args(["verify-blob", "--offline", "--trusted-root"])
+            .arg(trusted_root)
+            .args([
+                "--certificate-identity",
+                identity,
+                "--certificate-oidc-issuer",
+                issuer,
+            ])
+            .args(files);
+        c
+    };
+    let one = best_of(5, || verify_cmd(&files[..1]));
+    let many = best_of(3, || verify_cmd(files));
+    let per_file = many.wall / n as u32;
+    let marginal = |many: Duration, one: Duration| {
+        many.saturating_sub(one).as_secs_f64() / (n.max(2) - 1) as f64
+    };
+    println!(
+        "  gl-sign          {:>8.3} s total  {:>8.3} ms/file  peak RSS {:>6.1} MiB   (single file, one call: {:.1} ms, {:.1} MiB; each further file {:.3} ms)",
+        many.wall.as_secs_f64(),
+        per_file.as_secs_f64() * 1e3,
+        mib(many.max_rss_kib),
+        one.wall.as_secs_f64() * 1e3,
+        mib(one.max_rss_kib),
+        marginal(many.wall, one.wall) * 1e3,
+    );
+    let Some(sigstore) = sigstore_python(root) else {
+        println!("  sigstore-python  skipped: no .venv/bin/sigstore (python3 -m venv .venv && .venv/bin/pip install 'sigstore==4.5.1'), nor $SIGSTORE_PYTHON");
+        return;
+    };
+    // sigstore-python takes a ClientTrustConfig: trusted root + signing config.
+    let config = work.join("trust_config.json");
+    let read_json = |path: &Path| {
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let trust_config = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+        "trustedRoot": read_json(trusted_root),
+        "signingConfig": read_json(signing_config),
+    });
+    std::fs::write(&config, trust_config.to_string()).unwrap();
+    let py_cmd = |files: &[PathBuf]| {
+        let mut c = Command::new(&sigstore);
+        c.arg("--trust-config")
+            .arg(&config)
+            .args(["verify", "identity", "--offline"])
+            .args(["--cert-identity", identity, "--cert-oidc-issuer", issuer])
+            .args(files);
+        c
+    };
+    let py_one = best_of(3, || py_cmd(&files[..1]));
+    let py_many = best_of(2, || py_cmd(files));
+    let py_per_file = py_many.wall / n as u32;
+    println!(
+        "  sigstore-python  {:>8.3} s total  {:>8.3} ms/file  peak RSS {:>6.1} MiB   (single file, one call: {:.1} ms, {:.1} MiB; each further file {:.3} ms)",
+        py_many.wall.as_secs_f64(),
+        py_per_file.as_secs_f64() * 1e3,
+        mib(py_many.max_rss_kib),
+        py_one.wall.as_secs_f64() * 1e3,
+        mib(py_one.max_rss_kib),
+        marginal(py_many.wall, py_one.wall) * 1e3,
+    );
+    println!(
+        "  ratio            gl-sign is {:.1}x faster per file for {n} files in one call (goal: >= 20x); {:.1}x for each further file (start-up excluded); {:.1}x for a single-file call",
+        py_per_file.as_secs_f64() / per_file.as_secs_f64(),
+        marginal(py_many.wall, py_one.wall) / marginal(many.wall, one.wall),
+        py_one.wall.as_secs_f64() / one.wall.as_secs_f64()
+    );
+}
+
+/// Per-file cost of each phase, each timed alone, in-process, on one thread
+/// (best of 3 each).
+fn split(trusted_root: &Path, identity: &str, issuer: &str, files: &[PathBuf]) {
+    use gl_sign::trust::{TrustMaterial, TrustSource};
+    use gl_sign::verify::{
+        input, BlobVerifier, ChainCheck, Evidence, EvidenceSource, IdentityPolicy, Job, Matcher,
+    };
+    let n = files.len() as f64;
+    let best = |f: &mut dyn FnMut()| {
+        (0..3)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .min()
+            .unwrap()
+    };
+    let bundle_path = |file: &PathBuf| {
+        let mut name = file.clone().into_os_string();
+        name.push(".sigstore.json");
+        PathBuf::from(name)
+    };
+    let parse = best(&mut || {
+        for file in files {
+            let bytes = std::fs::read(bundle_path(file)).unwrap();
+            std::hint::black_box(input::parse_bundle(&bytes).unwrap());
+        }
+    });
+    let hash = best(&mut || {
+        for file in files {
+            let f = std::fs::File::open(file).unwrap();
+            std::hint::black_box(sigstore_crypto::sha256_reader(f).unwrap());
+        }
+    });
+    // The artifact signature of every file, alone: one P-256 verify each.
+    let mut signatures = Vec::new();
+    for file in files {
+        let bytes = std::fs::read(bundle_path(file)).unwrap();
+        let Evidence::Bundle { bundle, .. } = input::parse_bundle(&bytes).unwrap() else {
+            panic!("not a bundle")
+        };
+        let cert =
+            sigstore_crypto::parse_certificate_info(bundle.signing_certificate().unwrap()).unwrap();
+        let sigstore_types::SignatureContent::MessageSignature(sig) = &bundle.content else {
+            panic!("not a message signature")
+        };
+        let digest = sig
+            .message_digest
+            .as_ref()
+            .unwrap()
+            .digest
+            .as_bytes()
+            .to_vec();
+        signatures.push((cert.public_key, digest, sig.signature.clone()));
+    }
+    let ecdsa_one = best(&mut || {
+        for (key, digest, signature) in &signatures {
+            sigstore_crypto::verify_signature_prehashed(
+                key,
+                digest,
+                signature,
+                sigstore_crypto::SigningScheme::EcdsaP256Sha256,
+            )
+            .unwrap();
+        }
+    });
+    let jobs: Vec<Job> = files
+        .iter()
+        .map(|file| Job {
+            file: file.clone(),
+            evidence: EvidenceSource::Beside,
+        })
+        .collect();
+    let verifier = |cache: bool| {
+        let trust = TrustMaterial::load(&TrustSource::File(trusted_root.to_path_buf())).unwrap();
+        let policy = IdentityPolicy::new(Matcher::exact(identity), Matcher::exact(issuer));
+        let v = BlobVerifier::new(trust, policy).unwrap().offline();
+        if cache {
+            v
+        } else {
+            v.without_chain_cache()
+        }
+    };
+    let mut fresh = 0;
+    let cached = best(&mut || {
+        let v = verifier(true);
+        let results = v.verify_all(&jobs, 1);
+        fresh = results
+            .iter()
+            .filter(|r| r.as_ref().unwrap().chain_check == ChainCheck::Fresh)
+            .count();
+    });
+    let uncached = best(&mut || {
+        let v = verifier(false);
+        assert!(v.verify_all(&jobs, 1).iter().all(|r| r.is_ok()));
+    });
+    let ms = |d: Duration| d.as_secs_f64() * 1e3 / n;
+    // sigstore-verify 0.15.1 per file, chain cached: the artifact signature,
+    // the SET (checked twice: for the signing time and for inclusion) and the
+    // checkpoint: four P-256 verifies.
+    let ecdsa = ms(ecdsa_one) * 4.0;
+    let other = ms(cached) - ms(parse) - ms(hash) - ecdsa;
+    println!(
+        "  per-file split, one thread, in-process: verify {:.3} ms with the chain cache ({fresh} of {} files checked their chain in full), {:.3} ms without",
+        ms(cached),
+        files.len(),
+        ms(uncached)
+    );
+    println!(
+        "    read+parse JSON {:.3} ms | sha256 {:.3} ms | ECDSA {:.3} ms (4 P-256 verifies at {:.3} ms) | other {:.3} ms (Merkle proof, SET canonical JSON, certificate parsing, log-entry consistency, policy) | chain+SCT saved by the cache {:.3} ms",
+        ms(parse),
+        ms(hash),
+        ecdsa,
+        ms(ecdsa_one),
+        other,
+        ms(uncached) - ms(cached)
+    );
+}
+
+/// `size` bytes of xorshift data from `seed`; returns its sha256.
+fn write_pseudo_random_seeded(path: &Path, size: usize, seed: u64) -> [u8; 32] {
+    use sha2::Digest;
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut data = vec![0u8; size];
+    for word in data.chunks_exact_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        word.copy_from_slice(&state.to_le_bytes());
+    }
+    std::fs::write(path, &data).unwrap();
+    sha2::Sha256::digest(&data).into()
 }
 
 /// Write `size` bytes of cheap pseudo-random data (xorshift), returning its sha256.

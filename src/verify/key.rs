@@ -616,6 +616,7 @@ impl KeyVerifier {
             git_ref: None,
             trust_root: self.trust.describe(),
             predicate_type: None,
+            chain_check: super::ChainCheck::NoCertificate,
             signed_at: None,
         })
     }
@@ -646,6 +647,7 @@ impl KeyVerifier {
             git_ref: None,
             trust_root: self.trust.describe(),
             predicate_type: None,
+            chain_check: super::ChainCheck::NoCertificate,
             signed_at,
         }
     }

@@ -6,6 +6,7 @@
 //! skipped, and a check that cannot be made is a failure.
 
 pub mod attestation;
+pub mod cache;
 pub mod digest;
 pub mod evidence;
 pub mod input;
@@ -19,10 +20,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use sigstore_types::{Bundle, Sha256Hash, SignatureContent};
-use sigstore_verify::{VerificationPolicy, Verifier};
+use sigstore_verify::Verifier;
 
 use crate::trust::{TrustError, TrustMaterial};
 pub use attestation::AttestationViolation;
+pub use cache::ChainCheck;
 pub use digest::{DigestError, Sha256Digest};
 pub use evidence::EvidenceError;
 pub use input::{Detached, Evidence, EvidenceKind, InputError};
@@ -80,6 +82,9 @@ pub struct Verified {
     pub signed_at: Option<jiff::Timestamp>,
     /// For an attestation: the in-toto predicate type it was accepted as.
     pub predicate_type: Option<String>,
+    /// Whether chain and SCT were checked for this file or reused from an
+    /// earlier file with the same certificate in this call.
+    pub chain_check: ChainCheck,
 }
 
 /// Why a file did not verify.
@@ -264,6 +269,7 @@ pub struct BlobVerifier {
     require_timestamp: bool,
     /// Predicate types a DSSE (in-toto) bundle may attest; `None` refuses them.
     predicate_types: Option<Vec<String>>,
+    chain_cache: cache::ChainCache,
 }
 
 impl BlobVerifier {
@@ -272,8 +278,10 @@ impl BlobVerifier {
             source_name: trust.source.to_string(),
             source: Box::new(source),
         })?;
+        let chain_cache = cache::ChainCache::for_root(&trust.root);
         Ok(BlobVerifier {
             verifier,
+            chain_cache,
             trust,
             policy,
             offline: false,
@@ -303,6 +311,17 @@ impl BlobVerifier {
     pub fn offline(mut self) -> Self {
         self.offline = true;
         self
+    }
+
+    /// Check every file's chain and SCT in full, even with a shared certificate.
+    pub fn without_chain_cache(mut self) -> Self {
+        self.chain_cache = cache::ChainCache::disabled();
+        self
+    }
+
+    /// Whether chain results are reused across files (see [`cache`]).
+    pub fn caches_chains(&self) -> bool {
+        self.chain_cache.is_enabled()
     }
 
     /// Where to look up detached signatures; `handle` runs the requests.
@@ -430,12 +449,13 @@ impl BlobVerifier {
         }
         // Identity is checked below by `IdentityPolicy`, which also does
         // regexps and extensions; every cryptographic check stays on.
-        let crypto_policy = VerificationPolicy::any_identity();
-        let result = self
-            .verifier
-            .verify(*digest, bundle, &crypto_policy)
+        // (`cache` runs `VerificationPolicy::any_identity()`, or reuses its
+        // chain result for a certificate already checked in this call.)
+        let (result, chain_check) = self
+            .chain_cache
+            .verify(&self.verifier, *digest, bundle)
             .map_err(|e| self.explain(e, bundle, digest))?;
-        if !(result.certificate_verified() && result.sct_verified() && result.tlog_verified()) {
+        if !(chain_check.established(&result) && result.tlog_verified()) {
             // Cannot happen with the policy above; fail closed if it ever does.
             return Err(VerifyError::Sigstore {
                 what: "verification skipped a check",
@@ -473,6 +493,7 @@ impl BlobVerifier {
             trust_root: self.trust.describe(),
             signed_at: result.verified_timestamps().iter().min().copied(),
             predicate_type,
+            chain_check,
         })
     }
 

@@ -502,6 +502,8 @@ fn consumer_verify_checks_every_file_against_its_provenance() {
                 "consumer-verify",
                 "demo-pkg==1.0.0",
                 "--provenance",
+                // Attested by a branch pipeline; releases need a tag by default.
+                "--allow-branch-signatures",
                 "--index-url",
             ])
             .arg(format!("{}/simple", index.url))

@@ -6,6 +6,7 @@ mod support;
 mod attest;
 mod build;
 mod cases;
+mod chain_cache;
 mod cli;
 mod dsse;
 mod e2e;
