@@ -18,6 +18,7 @@ mod init;
 mod inspect;
 mod keys;
 mod pipeline;
+mod provenance_e2e;
 mod publish_real;
 mod registry_selftest;
 mod sign;

@@ -567,6 +567,20 @@ impl LocalPypi {
     pub fn files(&self) -> Vec<StoredFile> {
         self.state.lock().unwrap().files.clone()
     }
+
+    /// Serve `bytes` as the stored `filename` from now on, with index hashes
+    /// to match (a compromised index or mirror); its provenance is kept.
+    pub fn replace_file(&self, filename: &str, bytes: Vec<u8>) {
+        let mut s = self.state.lock().unwrap();
+        let f = s
+            .files
+            .iter_mut()
+            .find(|f| f.filename == filename)
+            .expect("a stored file of that name");
+        f.sha256 = hex(&sha256(&bytes));
+        f.blake2_256 = blake2_256(&bytes);
+        f.content = bytes;
+    }
 }
 
 fn log(state: &Shared, line: String) {

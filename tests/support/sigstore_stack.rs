@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -528,6 +528,8 @@ struct StackState {
     rekor_url: String,
     issuer_key: IssuerKey,
     wrong: Mutex<WrongAnswers>,
+    /// Also accept `iss: https://gitlab.com` (see `accept_gitlab_com_tokens`).
+    gitlab_com: AtomicBool,
 }
 
 /// Paths written by [`LocalSigstore::write_trust_files`].
@@ -577,6 +579,7 @@ impl LocalSigstore {
             rekor_url: rekor_url.clone(),
             issuer_key: IssuerKey::new(),
             wrong: Mutex::new(WrongAnswers::default()),
+            gitlab_com: AtomicBool::new(false),
         });
         let control = |name, url: &String| ServiceControl {
             name,
@@ -729,6 +732,13 @@ impl LocalSigstore {
     /// decoy is logged instead of the proposed entry.
     pub fn rekor_return_other_body(&self, n: usize) {
         lock(&self.state.wrong).rekor_other_body = n;
+    }
+
+    /// Fulcio also accepts tokens whose `iss` is `https://gitlab.com` (signed
+    /// with this issuer's key) and issues GitLab.com-shaped certificates for
+    /// them: the only GitLab issuer PyPI verifies attestations from.
+    pub fn accept_gitlab_com_tokens(&self) {
+        self.state.gitlab_com.store(true, Ordering::SeqCst);
     }
 
     // ----- identity -----
@@ -970,7 +980,8 @@ fn verify_token(st: &StackState, token: &str) -> Result<Value, String> {
     .map_err(|_| "failed to verify signature".to_string())?;
     let claims: Value =
         serde_json::from_slice(&decode(parts[1])?).map_err(|e| format!("claims: {e}"))?;
-    if claims["iss"] != st.issuer_url.as_str() {
+    let gitlab_com = st.gitlab_com.load(Ordering::SeqCst) && claims["iss"] == "https://gitlab.com";
+    if claims["iss"] != st.issuer_url.as_str() && !gitlab_com {
         return Err(format!(
             "oidc: id token issued by a different provider, expected {:?} got {}",
             st.issuer_url, claims["iss"]

@@ -1,0 +1,306 @@
+//! Issue 9 end to end, with the real binary only: `gl-sign attest` against the
+//! local Sigstore (a gitlab.com-shaped token), `gl-sign publish pypi
+//! --trusted-publishing always` to the local PyPI (which verifies the
+//! attestations with pypi-attestations against the same trust root), then
+//! `gl-sign consumer-verify --provenance` on what that index serves: accepted,
+//! and refused for a tampered dist and for provenance from another project.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::pki::GitLabClaims;
+use crate::support::pypi::{LocalPypi, PublisherConfig};
+use crate::support::sigstore_stack::{LocalSigstore, TrustFiles};
+use crate::support::{assert_run, dists, gl_sign, run, Run};
+
+const PROJECT_PATH: &str = "mygroup/myproj";
+const OTHER_PROJECT: &str = "mygroup/evil";
+const PACKAGE: &str = "demo-pkg";
+const PUBLISH: &str = "https://docs.pypi.org/attestations/publish/v1";
+const SLSA: &str = "https://slsa.dev/provenance/v1";
+
+/// The venv with pypi-attestations (the local PyPI's verifier):
+/// `$GL_SIGN_PYTHON_BIN` or `.venv/bin`. Outside CI a missing tool skips with
+/// a note; in CI it fails.
+fn python_with_pypi_attestations() -> Option<PathBuf> {
+    let bin = std::env::var_os("GL_SIGN_PYTHON_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin"));
+    let python = bin.join("python");
+    let ok = Command::new(&python)
+        .args(["-c", "import pypi_attestations"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "pypi-attestations is required in CI but not in {} (scripts/test installs it)",
+            bin.display()
+        );
+    }
+    eprintln!(
+        "skipped: pypi-attestations not found in {} (run scripts/test, which installs it)",
+        bin.display()
+    );
+    None
+}
+
+/// A tag pipeline of `project` on gitlab.com (the only GitLab issuer PyPI
+/// verifies attestations from).
+fn job(project: &str, tag: &str) -> GitLabClaims {
+    GitLabClaims {
+        server_url: "https://gitlab.com".into(),
+        project_path: project.into(),
+        namespace_path: project.split('/').next().unwrap().into(),
+        ..GitLabClaims::example()
+    }
+    .with_tag(tag)
+}
+
+struct World {
+    stack: LocalSigstore,
+    pypi: LocalPypi,
+    trust: TrustFiles,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn start(python: &Path) -> Self {
+        let stack = LocalSigstore::start();
+        stack.accept_gitlab_com_tokens();
+        let pypi = LocalPypi::start("pypi");
+        // PyPI's publishers: ours (environment "pypi", as `init --publish-to
+        // pypi` writes it) and another project's, both allowed on demo-pkg.
+        pypi.add_publisher(PublisherConfig::new(PROJECT_PATH, PACKAGE).environment("pypi"));
+        pypi.add_publisher(PublisherConfig::new(OTHER_PROJECT, PACKAGE));
+        // One trust root for all: the local Fulcio and Rekor that attest uses.
+        pypi.verify_attestations_with(python, &stack.trusted_root_json());
+        let dir = tempfile::tempdir().unwrap();
+        let trust = stack.write_trust_files(&dir.path().join("trust"));
+        World {
+            stack,
+            pypi,
+            trust,
+            dir,
+        }
+    }
+
+    /// `gl-sign attest --predicate publish --predicate slsa` in `job`'s CI.
+    fn attest(&self, claims: &GitLabClaims, dists: &[&Path]) -> Run {
+        let project = format!("https://gitlab.com/{}", claims.project_path);
+        let mut cmd = gl_sign();
+        cmd.arg("attest")
+            .args(["--predicate", "publish", "--predicate", "slsa"])
+            .args(dists)
+            .env("SIGSTORE_ID_TOKEN", self.stack.token_for(claims))
+            .args(["--fulcio-url", self.stack.fulcio_url()])
+            .args(["--rekor-url", self.stack.rekor_url()])
+            .arg("--trusted-root")
+            .arg(&self.trust.trusted_root);
+        for (k, v) in [
+            ("GITLAB_CI", "true".to_string()),
+            ("CI_SERVER_URL", "https://gitlab.com".into()),
+            ("CI_PROJECT_PATH", claims.project_path.clone()),
+            ("CI_PROJECT_URL", project.clone()),
+            ("CI_COMMIT_SHA", claims.sha.clone()),
+            ("CI_COMMIT_REF_NAME", claims.ref_name.clone()),
+            ("CI_COMMIT_TAG", claims.ref_name.clone()),
+            ("CI_CONFIG_PATH", claims.config_path.clone()),
+            ("CI_JOB_NAME", "sign".into()),
+            ("CI_JOB_ID", claims.job_id.clone()),
+            ("CI_JOB_URL", format!("{project}/-/jobs/{}", claims.job_id)),
+            ("CI_JOB_STARTED_AT", "2026-12-01T10:00:00Z".into()),
+            ("CI_PIPELINE_ID", "1000".into()),
+            ("CI_PIPELINE_URL", format!("{project}/-/pipelines/1000")),
+            ("CI_PIPELINE_SOURCE", claims.pipeline_source.clone()),
+            ("CI_RUNNER_ID", "1".into()),
+            ("CI_RUNNER_DESCRIPTION", "shared-runner".into()),
+            ("CI_RUNNER_VERSION", "18.6.0".into()),
+            ("CI_RUNNER_EXECUTABLE_ARCH", "linux/amd64".into()),
+        ] {
+            cmd.env(k, v);
+        }
+        run(&mut cmd)
+    }
+
+    /// `gl-sign publish pypi --trusted-publishing always` with a fresh ID
+    /// token (aud pypi) from the local PyPI's gitlab.com issuer.
+    fn publish(&self, claims: &GitLabClaims, environment: Option<&str>, dists: &[&Path]) -> Run {
+        let token = self.pypi.id_token_for(claims, environment);
+        let r = run(gl_sign()
+            .env("SSL_CERT_FILE", self.pypi.ca_file())
+            .env("PYPI_ID_TOKEN", &token)
+            .args([
+                "publish",
+                "pypi",
+                "--repository-url",
+                &self.pypi.upload_url(),
+            ])
+            .args(["--trusted-publishing", "always"])
+            .args(dists));
+        assert!(!r.all().contains(&token), "the ID token was printed");
+        for minted in self.pypi.minted_tokens() {
+            assert!(!r.all().contains(&minted), "the PyPI token was printed");
+        }
+        r
+    }
+
+    /// `gl-sign consumer-verify NAME==VERSION --provenance` on the local PyPI.
+    fn consumer_verify(&self, release: &str, project: &str, extra: &[&str]) -> Run {
+        run(gl_sign()
+            .env("SSL_CERT_FILE", self.pypi.ca_file())
+            .args(["consumer-verify", release, "--provenance"])
+            .args(["--index-url", &self.pypi.simple_url()])
+            .arg("--trusted-root")
+            .arg(&self.trust.trusted_root)
+            .args(["--gitlab-project", project])
+            .args(extra))
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().unwrap().to_str().unwrap().to_string()
+}
+
+#[test]
+fn attest_publish_with_trusted_publishing_then_consumer_verify_provenance() {
+    let Some(python) = python_with_pypi_attestations() else {
+        return;
+    };
+    let w = World::start(&python);
+    let ours = job(PROJECT_PATH, "v1.0.0");
+    let built = dists::build(w.dir.path(), PACKAGE, "1.0.0", "VALUE = 1\n");
+    let (wheel, sdist) = (built.wheel.as_path(), built.sdist.as_path());
+    let (wheel_name, sdist_name) = (file_name(wheel), file_name(sdist));
+
+    // 1. attest: one gitlab.com-shaped certificate, no warning about PyPI.
+    let attested = w.attest(&ours, &[wheel, sdist]);
+    assert_run(&attested, 0, &["(4 attestations)", &ours.identity()]);
+    assert!(
+        !attested.all().contains("PyPI will refuse") && !attested.all().contains("warning"),
+        "{}",
+        attested.all()
+    );
+
+    // 2. publish: the token exchange, attestations verified by pypi-attestations at upload.
+    let published = w.publish(&ours, Some("pypi"), &[wheel, sdist]);
+    assert_run(
+        &published,
+        0,
+        &[
+            "trusted publishing: exchanged the GitLab ID token (audience pypi)",
+            "uploaded with 2 attestation(s)",
+        ],
+    );
+    let files = w.pypi.files();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for f in &files {
+        let bundle = &f.provenance.as_ref().expect("provenance recorded")["attestation_bundles"][0];
+        assert_eq!(bundle["publisher"]["repository"], PROJECT_PATH);
+        assert_eq!(bundle["attestations"].as_array().unwrap().len(), 2);
+    }
+
+    // 3. consumer-verify: every file, against the project, ref and publisher.
+    let release = format!("{PACKAGE}==1.0.0");
+    let dest = w.dir.path().join("verified");
+    let ok = w.consumer_verify(
+        &release,
+        PROJECT_PATH,
+        &[
+            "--gitlab-ref",
+            "refs/tags/v1.0.0",
+            "--dest",
+            dest.to_str().unwrap(),
+        ],
+    );
+    assert_run(
+        &ok,
+        0,
+        &[
+            &format!("OK {wheel_name} ({PUBLISH}, {SLSA})"),
+            &format!("OK {sdist_name} ({PUBLISH}, {SLSA})"),
+            "2 file(s), all verified with provenance",
+        ],
+    );
+    assert_eq!(
+        std::fs::read(dest.join(&wheel_name)).unwrap(),
+        std::fs::read(wheel).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(dest.join(&sdist_name)).unwrap(),
+        std::fs::read(sdist).unwrap()
+    );
+
+    // Refused: the user expects another project, or another tag of ours.
+    let other = w.consumer_verify(&release, "mygroup/other", &[]);
+    assert_run(
+        &other,
+        1,
+        &[
+            &format!("FAILED {wheel_name}: {wheel_name} was published by GitLab {PROJECT_PATH} (.gitlab-ci.yml), expected GitLab mygroup/other (.gitlab-ci.yml)"),
+            &format!("FAILED {sdist_name}: "),
+            "NOT all verified",
+        ],
+    );
+    let other_ref = w.consumer_verify(
+        &release,
+        PROJECT_PATH,
+        &["--gitlab-ref", "refs/tags/v2.0.0"],
+    );
+    assert_run(
+        &other_ref,
+        1,
+        &[
+            &format!("FAILED {wheel_name}: "),
+            "refs/tags/v2.0.0",
+            "refs/tags/v1.0.0",
+        ],
+    );
+
+    // Refused: provenance from another project. mygroup/evil is also a
+    // publisher of demo-pkg and publishes 1.0.1 with its own genuine attestations.
+    let evil = job(OTHER_PROJECT, "v1.0.1");
+    let evil_dir = w.dir.path().join("evil");
+    std::fs::create_dir_all(&evil_dir).unwrap();
+    let evil_built = dists::build(&evil_dir, PACKAGE, "1.0.1", "VALUE = 666\n");
+    let evil_wheel = evil_built.wheel.as_path();
+    assert_run(&w.attest(&evil, &[evil_wheel]), 0, &["(2 attestations)"]);
+    assert_run(
+        &w.publish(&evil, None, &[evil_wheel]),
+        0,
+        &["uploaded with 2 attestation(s)"],
+    );
+    let evil_name = file_name(evil_wheel);
+    let foreign = w.consumer_verify(&format!("{PACKAGE}==1.0.1"), PROJECT_PATH, &[]);
+    assert_run(
+        &foreign,
+        1,
+        &[&format!("FAILED {evil_name}: {evil_name} was published by GitLab {OTHER_PROJECT} (.gitlab-ci.yml), expected GitLab {PROJECT_PATH} (.gitlab-ci.yml)")],
+    );
+
+    // Refused: a tampered wheel served under the same name, the index's hash
+    // changed to match (a compromised mirror); the attestations no longer do.
+    let mut tampered = std::fs::read(wheel).unwrap();
+    tampered.extend_from_slice(b"tampered");
+    let tampered_sha = crate::support::pki::hex(&crate::support::pki::sha256(&tampered));
+    let genuine_sha =
+        crate::support::pki::hex(&crate::support::pki::sha256(&std::fs::read(wheel).unwrap()));
+    w.pypi.replace_file(&wheel_name, tampered);
+    let dest2 = w.dir.path().join("verified-2");
+    let refused = w.consumer_verify(&release, PROJECT_PATH, &["--dest", dest2.to_str().unwrap()]);
+    assert_run(
+        &refused,
+        1,
+        &[
+            &format!(
+                "FAILED {wheel_name}: expected a subject {wheel_name} (sha256 {tampered_sha})"
+            ),
+            &genuine_sha,
+            &format!("OK {sdist_name}"),
+            "NOT all verified",
+        ],
+    );
+    assert!(!dest2.join(&wheel_name).exists(), "a refused file was kept");
+}
