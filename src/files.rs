@@ -28,9 +28,17 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 /// sha256 of everything `reader` yields, in constant memory.
-pub fn sha256_reader(mut reader: impl Read) -> std::io::Result<[u8; 32]> {
+pub fn sha256_reader(reader: impl Read) -> std::io::Result<[u8; 32]> {
+    sha256_reader_buffered(reader, MAX_BUFFER)
+}
+
+/// Large reads keep big files fast; small files get a small buffer, since
+/// zeroing 256 KiB costs more than hashing a 16 KiB wheel.
+const MAX_BUFFER: usize = 256 * 1024;
+
+fn sha256_reader_buffered(mut reader: impl Read, capacity: usize) -> std::io::Result<[u8; 32]> {
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
+    let mut buffer = vec![0u8; capacity.clamp(4096, MAX_BUFFER)];
     loop {
         match reader.read(&mut buffer) {
             Ok(0) => break,
@@ -44,7 +52,10 @@ pub fn sha256_reader(mut reader: impl Read) -> std::io::Result<[u8; 32]> {
 
 /// sha256 of a file, streaming.
 pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
-    sha256_reader(std::fs::File::open(path)?)
+    let file = std::fs::File::open(path)?;
+    // One byte more than the length, so a file read whole ends in one more read.
+    let size = file.metadata().map_or(MAX_BUFFER as u64, |m| m.len() + 1);
+    sha256_reader_buffered(file, usize::try_from(size).unwrap_or(MAX_BUFFER))
 }
 
 #[cfg(test)]

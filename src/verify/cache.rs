@@ -112,8 +112,9 @@ impl ChainCache {
         window.hi = window.hi.max(max);
     }
 
-    /// Verify `bundle` over `digest` with every cryptographic check, reusing
-    /// this call's chain result for its certificate when that is sound.
+    /// Verify `bundle` over `digest` with every cryptographic check but the
+    /// inclusion proof and checkpoint ([`super::inclusion`] does those),
+    /// reusing this call's chain result for its certificate when that is sound.
     pub(crate) fn verify(
         &self,
         verifier: &Verifier,
@@ -122,7 +123,7 @@ impl ChainCache {
     ) -> Result<(VerificationResult, ChainCheck), sigstore_verify::Error> {
         let leaf = cacheable_leaf(bundle);
         if let Some(window) = leaf.and_then(|leaf| self.lookup(leaf)) {
-            let partial = VerificationPolicy::any_identity().skip_certificate_chain();
+            let partial = log_step_elsewhere().skip_certificate_chain();
             if let Ok(result) = verifier.verify(digest, bundle, &partial) {
                 if covered(&result, window) {
                     return Ok((result, ChainCheck::Cached));
@@ -131,7 +132,7 @@ impl ChainCache {
             // Outside the interval, or failed: the full check decides, and
             // its error is the one the user sees.
         }
-        let result = verifier.verify(digest, bundle, &VerificationPolicy::any_identity())?;
+        let result = verifier.verify(digest, bundle, &log_step_elsewhere())?;
         if let Some(leaf) = leaf {
             if result.certificate_verified() && result.sct_verified() {
                 self.record(leaf, result.verified_timestamps());
@@ -139,6 +140,12 @@ impl ChainCache {
         }
         Ok((result, ChainCheck::Fresh))
     }
+}
+
+/// Every check but sigstore-verify's transparency-log step, which
+/// [`super::inclusion`] runs instead (the caller must run it).
+fn log_step_elsewhere() -> VerificationPolicy {
+    VerificationPolicy::any_identity().skip_tlog_unsafe()
 }
 
 /// Every verified time lies in the cached interval and the leaf's validity.

@@ -9,6 +9,7 @@ pub mod attestation;
 pub mod cache;
 pub mod digest;
 pub mod evidence;
+mod inclusion;
 pub mod input;
 pub mod key;
 pub mod pep740;
@@ -270,6 +271,8 @@ pub struct BlobVerifier {
     /// Predicate types a DSSE (in-toto) bundle may attest; `None` refuses them.
     predicate_types: Option<Vec<String>>,
     chain_cache: cache::ChainCache,
+    /// The trusted logs' keys, for [`inclusion`].
+    rekor_keys: sigstore_crypto::Keyring,
 }
 
 impl BlobVerifier {
@@ -279,9 +282,17 @@ impl BlobVerifier {
             source: Box::new(source),
         })?;
         let chain_cache = cache::ChainCache::for_root(&trust.root);
+        let rekor_keys = trust
+            .root
+            .rekor_keys()
+            .map_err(|source| TrustError::Unusable {
+                source_name: trust.source.to_string(),
+                source: Box::new(source),
+            })?;
         Ok(BlobVerifier {
             verifier,
             chain_cache,
+            rekor_keys,
             trust,
             policy,
             offline: false,
@@ -451,11 +462,15 @@ impl BlobVerifier {
         // regexps and extensions; every cryptographic check stays on.
         // (`cache` runs `VerificationPolicy::any_identity()`, or reuses its
         // chain result for a certificate already checked in this call.)
+        // Inclusion proof and checkpoint first, as sigstore-verify orders its
+        // log step before the signature; the SET is its signing-time step.
+        inclusion::verify_entries(bundle, &self.rekor_keys)
+            .map_err(|e| self.explain(e, bundle, digest))?;
         let (result, chain_check) = self
             .chain_cache
             .verify(&self.verifier, *digest, bundle)
             .map_err(|e| self.explain(e, bundle, digest))?;
-        if !(chain_check.established(&result) && result.tlog_verified()) {
+        if !chain_check.established(&result) {
             // Cannot happen with the policy above; fail closed if it ever does.
             return Err(VerifyError::Sigstore {
                 what: "verification skipped a check",
