@@ -15,7 +15,9 @@
 //!   chain step (or by [`super::cache`] when the chain result is reused) and
 //!   against the log key's window by [`super::evidence`];
 //! - any other inclusion promise (no integrated time, or on an entry of
-//!   another kind) is refused here: nothing would verify it.
+//!   another kind) is refused here: nothing would verify it;
+//! - the bundle-structure rule that a v0.2+ bundle carries an inclusion
+//!   proof, which sigstore-verify drops with the step, is applied here.
 
 use sigstore_crypto::Keyring;
 use sigstore_types::bundle::InclusionProof;
@@ -24,6 +26,15 @@ use sigstore_verify::{Error, TransparencyLogError};
 
 /// Verify every entry's Merkle inclusion proof and checkpoint signature.
 pub(crate) fn verify_entries(bundle: &Bundle, rekor_keys: &Keyring) -> Result<(), Error> {
+    // With its log step off, sigstore-verify also stops requiring a proof
+    // where the bundle version does; require it as it would with the step on.
+    sigstore_bundle::validate_bundle_with_options(
+        bundle,
+        &sigstore_bundle::ValidationOptions::new()
+            .with_require_inclusion_proof(true)
+            .with_require_timestamp(false),
+    )
+    .map_err(Error::Bundle)?;
     for entry in &bundle.verification_material.tlog_entries {
         if let Some(proof) = &entry.inclusion_proof {
             verify_merkle_inclusion(entry, proof)?;
@@ -183,6 +194,17 @@ mod tests {
         assert!(matches!(
             log_error(&bundle),
             TransparencyLogError::InclusionPromise(_)
+        ));
+    }
+
+    #[test]
+    fn a_v03_bundle_without_an_inclusion_proof_is_refused() {
+        let bundle = mutated(V1, |entry| {
+            entry.as_object_mut().unwrap().remove("inclusionProof");
+        });
+        assert!(matches!(
+            verify_entries(&bundle, &keys()),
+            Err(Error::Bundle(_))
         ));
     }
 
