@@ -365,6 +365,14 @@ fn consumer_verify_follows_the_index_provenance_links() {
                 "html={html}: {moved} not in {asked:?}"
             );
         }
+        assert_eq!(
+            asked
+                .iter()
+                .filter(|r| r.starts_with("GET /files/") && r.ends_with(" (with credentials)"))
+                .count(),
+            2,
+            "files on the index's origin get its credentials: {asked:?}"
+        );
         assert!(
             !asked.iter().any(|r| r.starts_with("GET /integrity/")),
             "html={html}: a page with links, yet the Integrity API was asked: {asked:?}"
@@ -373,13 +381,15 @@ fn consumer_verify_follows_the_index_provenance_links() {
     w.pypi.serve_html_only(false);
 
     // A link to another origin (localhost is not 127.0.0.1) gets no index
-    // credentials, and what it serves still has to verify.
+    // credentials, and what it serves still has to verify; the same for
+    // files linked on another origin (as PyPI's CDN).
+    let other_origin = w.pypi.url().replace("127.0.0.1", "localhost");
     let elsewhere = format!(
-        "{}{}",
-        w.pypi.url().replace("127.0.0.1", "localhost"),
+        "{other_origin}{}",
         w.pypi.moved_provenance_path(&wheel_name)
     );
     w.pypi.set_provenance_link(&wheel_name, Some(&elsewhere));
+    w.pypi.set_files_base(Some(&other_origin));
     let (r, asked) = verify(&["--token", index_token]);
     assert_run(&r, 0, &ok_both);
     let anonymous = format!("GET {}", w.pypi.moved_provenance_path(&wheel_name));
@@ -387,6 +397,18 @@ fn consumer_verify_follows_the_index_provenance_links() {
         asked.contains(&anonymous),
         "{anonymous} (without credentials) not in {asked:?}"
     );
+    let downloads: Vec<&String> = asked
+        .iter()
+        .filter(|r| r.starts_with("GET /files/"))
+        .collect();
+    assert!(
+        downloads.len() == 2
+            && downloads
+                .iter()
+                .all(|r| !r.ends_with(" (with credentials)")),
+        "files on another origin fetched with the index's credentials: {downloads:?}"
+    );
+    w.pypi.set_files_base(None);
 
     // warehouse-shaped links again, but the wheel's names the sdist's
     // provenance: genuine attestations of our project, about another file.

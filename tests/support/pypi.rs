@@ -368,6 +368,8 @@ struct PypiState {
     link_overrides: BTreeMap<String, String>,
     /// Simple pages in HTML whatever the client accepts.
     html_only: bool,
+    /// Base URL the pages link the files at (a CDN), when not this server's.
+    files_base: Option<String>,
     tp_enabled: bool,
     base_url: String,
     issuers: BTreeMap<String, Vec<Arc<RsaIssuer>>>,
@@ -451,6 +453,7 @@ impl LocalPypi {
             links: ProvenanceLinks::Integrity,
             link_overrides: BTreeMap::new(),
             html_only: false,
+            files_base: None,
             tp_enabled: true,
             base_url: url.clone(),
             issuers: BTreeMap::from([(GITLAB_ISSUER.to_string(), vec![issuer.clone()])]),
@@ -628,6 +631,12 @@ impl LocalPypi {
             .find(|f| f.filename == filename)
             .expect("a stored file of that name");
         moved_provenance_path(f)
+    }
+
+    /// Link the files at `base` (e.g. this server as `https://localhost:PORT`,
+    /// another origin, as PyPI's files.pythonhosted.org), or back to this URL.
+    pub fn set_files_base(&self, base: Option<&str>) {
+        self.state.lock().unwrap().files_base = base.map(str::to_string);
     }
 
     /// Simple pages in HTML only (as a PEP 503-only index), or back to
@@ -1420,7 +1429,8 @@ async fn simple_route(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let file_url = |f: &StoredFile| format!("{}/files/{}/{}", s.base_url, f.sha256, f.filename);
+    let files_base = s.files_base.as_deref().unwrap_or(&s.base_url);
+    let file_url = |f: &StoredFile| format!("{files_base}/files/{}/{}", f.sha256, f.filename);
     if accept.contains("application/vnd.pypi.simple.v1+json") && !s.html_only {
         let mut versions: Vec<&str> = files.iter().map(|f| f.version.as_str()).collect();
         versions.dedup();
@@ -1589,11 +1599,18 @@ fn pep440_eq(a: &str, b: &str) -> bool {
     }
 }
 
+/// The log line says whether the request carried credentials.
 async fn file_route(
     State(state): State<Shared>,
     UrlPath((sha, filename)): UrlPath<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
-    log(&state, format!("GET /files/{sha}/{filename}"));
+    let with = if headers.contains_key(header::AUTHORIZATION) {
+        " (with credentials)"
+    } else {
+        ""
+    };
+    log(&state, format!("GET /files/{sha}/{filename}{with}"));
     let s = state.lock().unwrap();
     match s
         .files
