@@ -24,7 +24,7 @@ const SLSA: &str = "https://slsa.dev/provenance/v1";
 /// The venv with pypi-attestations (the local PyPI's verifier):
 /// `$GL_SIGN_PYTHON_BIN` or `.venv/bin`. Outside CI a missing tool skips with
 /// a note; in CI it fails.
-fn python_with_pypi_attestations() -> Option<PathBuf> {
+pub fn python_with_pypi_attestations() -> Option<PathBuf> {
     let bin = std::env::var_os("GL_SIGN_PYTHON_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin"));
