@@ -141,8 +141,9 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
     })
 }
 
-/// Same scheme, host and port (default ports made explicit).
-fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+/// Same scheme, host and port (default ports made explicit): where a
+/// credential meant for one URL may also go.
+pub fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()

@@ -10,6 +10,8 @@
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{context, Environment, UndefinedBehavior};
 
+use crate::registry::trusted_publishing::PublicIndex;
+
 const TEMPLATE: &str = include_str!("../templates/pipeline.yml.j2");
 
 /// The stages, in pipeline order.
@@ -164,11 +166,12 @@ impl PublishTo {
         }
     }
 
-    fn simple_index(self) -> &'static str {
+    /// The public index, with the URLs `publish pypi --repository` uses.
+    fn public_index(self) -> Option<PublicIndex> {
         match self {
-            PublishTo::Gitlab => "",
-            PublishTo::Pypi => "https://pypi.org/simple/",
-            PublishTo::Testpypi => "https://test.pypi.org/simple/",
+            PublishTo::Gitlab => None,
+            PublishTo::Pypi => Some(PublicIndex::Pypi),
+            PublishTo::Testpypi => Some(PublicIndex::Testpypi),
         }
     }
 }
@@ -191,7 +194,16 @@ pub fn render_publishing_to(
             t.render(context! {
                 component => false,
                 publish_to => publish_to.name(),
-                index_url => publish_to.simple_index(),
+                // Variables, not `--repository`, so that a project can point
+                // the jobs at another index without editing the file.
+                upload_url_ref => publish_to
+                    .public_index()
+                    .map(|i| quoted(i.upload_url().as_str()))
+                    .unwrap_or_default(),
+                index_url_ref => publish_to
+                    .public_index()
+                    .map(|i| quoted(i.simple_root().as_str()))
+                    .unwrap_or_default(),
                 gl_sign_version => env!("CARGO_PKG_VERSION"),
                 stages => options.stages,
                 install => options.install,
@@ -215,7 +227,8 @@ pub fn render_component() -> Result<String, PipelineError> {
             t.render(context! {
                 component => true,
                 publish_to => PublishTo::Gitlab.name(),
-                index_url => "",
+                upload_url_ref => "",
+                index_url_ref => "",
                 gl_sign_version => env!("CARGO_PKG_VERSION"),
                 stages => STAGES.to_vec(),
                 // Any input image works: gl-sign is installed unless it is there.
@@ -341,7 +354,21 @@ mod tests {
             assert!(script[script.len() - 1]
                 .as_str()
                 .unwrap()
-                .contains(&format!("--repository {name} --trusted-publishing always")));
+                .contains("--repository-url \"$GL_SIGN_UPLOAD_URL\" --trusted-publishing always"));
+            // The index's own URLs, overridable by CI/CD variables.
+            let (upload, simple) = match to {
+                PublishTo::Testpypi => (
+                    "https://test.pypi.org/legacy/",
+                    "https://test.pypi.org/simple/",
+                ),
+                _ => (
+                    "https://upload.pypi.org/legacy/",
+                    "https://pypi.org/simple/",
+                ),
+            };
+            let variables = &doc[".gl-sign-identity"]["variables"];
+            assert_eq!(variables["GL_SIGN_UPLOAD_URL"], upload);
+            assert_eq!(variables["GL_SIGN_INDEX_URL"], simple);
             assert!(doc["sign"]["script"]
                 .as_sequence()
                 .unwrap()
@@ -353,7 +380,7 @@ mod tests {
             assert!(verify[verify.len() - 1]
                 .as_str()
                 .unwrap()
-                .contains("--provenance"));
+                .contains("--index-url \"$GL_SIGN_INDEX_URL\" --provenance"));
         }
     }
 

@@ -147,8 +147,8 @@ pub struct ConsumerVerifyArgs {
     /// branch pipelines [default: tag pipelines only, since a release is a tag]
     #[arg(long, conflicts_with = "gitlab_ref", help_heading = "Identity")]
     pub allow_branch_signatures: bool,
-    /// Verify each file's PEP 740 provenance from the index (its Integrity API) instead of
-    /// signatures from a generic registry
+    /// Verify each file's PEP 740 provenance from the index (its provenance link, else its
+    /// Integrity API) instead of signatures from a generic registry
     #[arg(long, conflicts_with_all = ["generic_url", "package"])]
     pub provenance: bool,
     #[command(flatten)]

@@ -1,7 +1,8 @@
 //! `gl-sign consumer-verify NAME==VERSION --provenance`: every file of the
 //! release from any simple index, each checked against the index's sha256 and
-//! its PEP 740 provenance (the index's Integrity API), every attestation
-//! verified for the expected signer and the publisher the index recorded.
+//! its PEP 740 provenance (the page's provenance link, else the index's
+//! Integrity API), every attestation verified for the expected signer and the
+//! publisher the index recorded.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -217,9 +218,10 @@ fn check_file(
         .map_err(|e| (None, e.into()))?;
     let fail = |e: anyhow::Error| (Some(path.clone()), e);
     let (client, index_url, credential) = fetcher.index();
-    let url = provenance::integrity_url(index_url, name, version, &file.filename);
+    let (url, credential) = provenance::location(file, index_url, name, version, credential)
+        .map_err(|e| fail(e.into()))?;
     let provenance = runtime
-        .block_on(provenance::fetch(client, &url, credential, &file.filename))
+        .block_on(provenance::fetch(client, &url, &credential, &file.filename))
         .map_err(|e| fail(e.into()))?;
     let bundles =
         provenance::bundles(&provenance, &file.filename, expected).map_err(|e| fail(e.into()))?;

@@ -14,7 +14,7 @@ use super::auth::Credential;
 use super::dist::{name_and_version_from_filename, normalize_name, same_version, Dist};
 use super::index::{self, IndexFile, Page};
 use super::{Progress, TransferError};
-use crate::http::{follow_redirects, may_carry_credentials, redact_url};
+use crate::http::{follow_redirects, may_carry_credentials, redact_url, same_origin};
 use crate::verify::{input, Detached, Evidence};
 
 #[derive(Debug, Clone)]
@@ -252,7 +252,13 @@ impl ReleaseFetcher {
             })?;
         let path = dir.join(format!(".gl-sign-partial-{}", file.filename));
         let shown = redact_url(file.url.as_str());
-        let credential = self.source.index_credential.clone();
+        // The index's credential goes only to the index's origin, as pip's
+        // does: a page may link files anywhere (PyPI's are on another host).
+        let credential = if same_origin(&file.url, &self.source.index_url) {
+            self.source.index_credential.clone()
+        } else {
+            Credential::Anonymous
+        };
         let mut response =
             follow_redirects(&self.client, file.url.clone(), |r| credential.apply_pypi(r))
                 .await
@@ -260,7 +266,7 @@ impl ReleaseFetcher {
                     url: shown.clone(),
                     source,
                 })?;
-        TransferError::check_auth(response.status(), &shown, &self.source.index_credential)?;
+        TransferError::check_auth(response.status(), &shown, &credential)?;
         if !response.status().is_success() {
             return Err(TransferError::Refused {
                 url: shown,

@@ -82,6 +82,35 @@ pub struct IndexFile {
     /// Lowercase hex sha256, when the index gives one.
     pub sha256: Option<String>,
     pub requires_python: Option<String>,
+    /// The PEP 740 provenance link (`data-provenance`, PEP 691 `provenance`),
+    /// when the index gives one.
+    pub provenance: Option<ProvenanceLink>,
+}
+
+/// A provenance link as the index wrote it, resolved against the page URL
+/// like `href`. Whether it may be fetched is decided where it is used
+/// (`provenance::link_url`), so that an unusable link is reported, never
+/// skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenanceLink {
+    /// The value on the page, for messages.
+    pub raw: String,
+    /// Resolved against the page; Err says why it is not a URL.
+    pub url: Result<Url, String>,
+}
+
+impl ProvenanceLink {
+    fn resolve(page_url: &Url, raw: &str) -> Self {
+        let url = if raw.trim().is_empty() {
+            Err("an empty value".to_string())
+        } else {
+            page_url.join(raw.trim()).map_err(|e| e.to_string())
+        };
+        ProvenanceLink {
+            raw: raw.to_string(),
+            url,
+        }
+    }
 }
 
 /// Parse a PEP 503 HTML page; relative links resolve against `page_url`.
@@ -108,6 +137,10 @@ pub fn parse_html(page_url: &Url, body: &str) -> Vec<IndexFile> {
                 url,
                 sha256,
                 requires_python: a.value().attr("data-requires-python").map(str::to_string),
+                provenance: a
+                    .value()
+                    .attr("data-provenance")
+                    .map(|raw| ProvenanceLink::resolve(page_url, raw)),
             })
         })
         .collect()
@@ -126,6 +159,9 @@ struct JsonFile {
     hashes: std::collections::BTreeMap<String, String>,
     #[serde(rename = "requires-python", default)]
     requires_python: Option<String>,
+    /// PEP 740: a URL or null.
+    #[serde(default)]
+    provenance: Option<String>,
 }
 
 /// Parse a PEP 691 JSON page.
@@ -153,6 +189,9 @@ pub fn parse_json(page_url: &Url, body: &[u8]) -> Result<Vec<IndexFile>, String>
                 url,
                 sha256,
                 requires_python: f.requires_python,
+                provenance: f
+                    .provenance
+                    .map(|raw| ProvenanceLink::resolve(page_url, &raw)),
             })
         })
         .collect()
@@ -201,6 +240,7 @@ mod tests {
         assert_eq!(files[0].requires_python.as_deref(), Some(">=3.9"));
         assert!(files[0].url.fragment().is_none());
         assert_eq!(files[1].sha256.as_deref(), Some(H), "hashes are lowercased");
+        assert_eq!(files[0].provenance, None, "GitLab gives no provenance");
         assert_eq!(
             files[1].url.as_str(),
             format!(
@@ -226,6 +266,51 @@ mod tests {
             "https://idx.example/f/my_pkg-1.0.tar.gz"
         );
         assert_eq!(files[0].sha256.as_deref(), Some(H));
+        assert_eq!(files[0].provenance, None, "no provenance key");
         assert!(parse_json(&page, b"{").is_err());
+    }
+
+    #[test]
+    fn provenance_links_resolve_against_the_page() {
+        let page = Url::parse("https://idx.example/simple/my-pkg/").unwrap();
+        let resolved = |f: &IndexFile| f.provenance.as_ref().map(|l| l.url.clone());
+        let json = br#"{"files":[
+            {"filename":"a-1.0.tar.gz","url":"a","provenance":"https://idx.example/integrity/a/1.0/a-1.0.tar.gz/provenance"},
+            {"filename":"a-1.0-py3-none-any.whl","url":"b","provenance":"../../p/a-1.0-py3-none-any.whl"},
+            {"filename":"a-1.1.tar.gz","url":"c","provenance":null},
+            {"filename":"a-1.2.tar.gz","url":"d","provenance":""}]}"#;
+        let files = parse_json(&page, json).unwrap();
+        assert_eq!(
+            resolved(&files[0]),
+            Some(Ok(Url::parse(
+                "https://idx.example/integrity/a/1.0/a-1.0.tar.gz/provenance"
+            )
+            .unwrap()))
+        );
+        assert_eq!(
+            resolved(&files[1]),
+            Some(Ok(Url::parse(
+                "https://idx.example/p/a-1.0-py3-none-any.whl"
+            )
+            .unwrap()))
+        );
+        assert_eq!(resolved(&files[2]), None, "null is no link");
+        assert_eq!(resolved(&files[3]), Some(Err("an empty value".into())));
+
+        let html = r#"<a href="/f/a-1.0.tar.gz#sha256=00" data-provenance="../../p/a-1.0.tar.gz?x=1&amp;y=2">a-1.0.tar.gz</a>
+            <a href="/f/a-1.1.tar.gz" data-provenance="http://[::1">a-1.1.tar.gz</a>
+            <a href="/f/a-1.2.tar.gz">a-1.2.tar.gz</a>"#;
+        let files = parse_html(&page, html);
+        assert_eq!(
+            resolved(&files[0]),
+            Some(Ok(
+                Url::parse("https://idx.example/p/a-1.0.tar.gz?x=1&y=2").unwrap()
+            )),
+            "entities decoded, relative resolved"
+        );
+        let bad = files[1].provenance.as_ref().unwrap();
+        assert_eq!(bad.raw, "http://[::1");
+        assert!(bad.url.is_err());
+        assert_eq!(resolved(&files[2]), None);
     }
 }

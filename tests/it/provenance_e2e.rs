@@ -4,12 +4,14 @@
 //! attestations with pypi-attestations against the same trust root), then
 //! `gl-sign consumer-verify --provenance` on what that index serves: accepted,
 //! and refused for a tampered dist and for provenance from another project.
+//! The index's provenance links (PEP 740) are followed under the index's
+//! rules, with the Integrity API as the fallback when a page gives none.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::pki::GitLabClaims;
-use crate::support::pypi::{LocalPypi, PublisherConfig};
+use crate::support::pypi::{LocalPypi, ProvenanceLinks, PublisherConfig};
 use crate::support::sigstore_stack::{LocalSigstore, TrustFiles};
 use crate::support::{assert_run, dists, gl_sign, run, Run};
 
@@ -22,7 +24,7 @@ const SLSA: &str = "https://slsa.dev/provenance/v1";
 /// The venv with pypi-attestations (the local PyPI's verifier):
 /// `$GL_SIGN_PYTHON_BIN` or `.venv/bin`. Outside CI a missing tool skips with
 /// a note; in CI it fails.
-fn python_with_pypi_attestations() -> Option<PathBuf> {
+pub fn python_with_pypi_attestations() -> Option<PathBuf> {
     let bin = std::env::var_os("GL_SIGN_PYTHON_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin"));
@@ -303,4 +305,183 @@ fn attest_publish_with_trusted_publishing_then_consumer_verify_provenance() {
         ],
     );
     assert!(!dest2.join(&wheel_name).exists(), "a refused file was kept");
+}
+
+/// Issue 9: "fetches its provenance (the index's PEP 740 provenance link, else
+/// the Integrity API …)". The link is followed wherever it points (JSON and
+/// HTML pages, relative links), with the index's credentials only on the
+/// index's origin; a link to another file's provenance is refused by the
+/// attestations' subject; an unusable link is an error, not a fallback; and
+/// without links the Integrity API still serves.
+#[test]
+fn consumer_verify_follows_the_index_provenance_links() {
+    let Some(python) = python_with_pypi_attestations() else {
+        return;
+    };
+    let w = World::start(&python);
+    let ours = job(PROJECT_PATH, "v1.0.0");
+    let built = dists::build(w.dir.path(), PACKAGE, "1.0.0", "VALUE = 1\n");
+    let (wheel, sdist) = (built.wheel.as_path(), built.sdist.as_path());
+    let (wheel_name, sdist_name) = (file_name(wheel), file_name(sdist));
+    let sha = |p: &Path| {
+        crate::support::pki::hex(&crate::support::pki::sha256(&std::fs::read(p).unwrap()))
+    };
+    assert_run(&w.attest(&ours, &[wheel, sdist]), 0, &["(4 attestations)"]);
+    assert_run(
+        &w.publish(&ours, Some("pypi"), &[wheel, sdist]),
+        0,
+        &["uploaded with 2 attestation(s)"],
+    );
+    let release = format!("{PACKAGE}==1.0.0");
+    let index_token = "index-token-never-printed";
+    let verify = |extra: &[&str]| {
+        let before = w.pypi.requests().len();
+        let r = w.consumer_verify(&release, PROJECT_PATH, extra);
+        assert!(
+            !r.all().contains(index_token),
+            "the index token was printed"
+        );
+        (r, w.pypi.requests()[before..].to_vec())
+    };
+    let integrity = |f: &str| format!("GET /integrity/{PACKAGE}/1.0.0/{f}/provenance");
+    let ok_both = [
+        format!("OK {wheel_name} ({PUBLISH}, {SLSA})"),
+        format!("OK {sdist_name} ({PUBLISH}, {SLSA})"),
+    ];
+    let ok_both: Vec<&str> = ok_both.iter().map(String::as_str).collect();
+
+    // The provenance moved to a path only the (relative) links name; the
+    // Integrity API has nothing. PEP 691 JSON pages, then PEP 503 HTML.
+    w.pypi.set_provenance_links(ProvenanceLinks::Elsewhere);
+    for html in [false, true] {
+        w.pypi.serve_html_only(html);
+        let (r, asked) = verify(&["--token", index_token]);
+        assert_run(&r, 0, &ok_both);
+        for f in [&wheel_name, &sdist_name] {
+            // Same origin as the index: its credentials go along.
+            let moved = format!("GET {} (with credentials)", w.pypi.moved_provenance_path(f));
+            assert!(
+                asked.contains(&moved),
+                "html={html}: {moved} not in {asked:?}"
+            );
+        }
+        assert_eq!(
+            asked
+                .iter()
+                .filter(|r| r.starts_with("GET /files/") && r.ends_with(" (with credentials)"))
+                .count(),
+            2,
+            "files on the index's origin get its credentials: {asked:?}"
+        );
+        assert!(
+            !asked.iter().any(|r| r.starts_with("GET /integrity/")),
+            "html={html}: a page with links, yet the Integrity API was asked: {asked:?}"
+        );
+    }
+    w.pypi.serve_html_only(false);
+
+    // A link to another origin (localhost is not 127.0.0.1) gets no index
+    // credentials, and what it serves still has to verify; the same for
+    // files linked on another origin (as PyPI's CDN).
+    let other_origin = w.pypi.url().replace("127.0.0.1", "localhost");
+    let elsewhere = format!(
+        "{other_origin}{}",
+        w.pypi.moved_provenance_path(&wheel_name)
+    );
+    w.pypi.set_provenance_link(&wheel_name, Some(&elsewhere));
+    w.pypi.set_files_base(Some(&other_origin));
+    let (r, asked) = verify(&["--token", index_token]);
+    assert_run(&r, 0, &ok_both);
+    let anonymous = format!("GET {}", w.pypi.moved_provenance_path(&wheel_name));
+    assert!(
+        asked.contains(&anonymous),
+        "{anonymous} (without credentials) not in {asked:?}"
+    );
+    let downloads: Vec<&String> = asked
+        .iter()
+        .filter(|r| r.starts_with("GET /files/"))
+        .collect();
+    assert!(
+        downloads.len() == 2
+            && downloads
+                .iter()
+                .all(|r| !r.ends_with(" (with credentials)")),
+        "files on another origin fetched with the index's credentials: {downloads:?}"
+    );
+    w.pypi.set_files_base(None);
+
+    // warehouse-shaped links again, but the wheel's names the sdist's
+    // provenance: genuine attestations of our project, about another file.
+    w.pypi.set_provenance_links(ProvenanceLinks::Integrity);
+    w.pypi
+        .set_provenance_link(&wheel_name, Some(&w.pypi.integrity_link(&sdist_name)));
+    let (r, asked) = verify(&[]);
+    assert_run(
+        &r,
+        1,
+        &[
+            &format!(
+                "FAILED {wheel_name}: expected a subject {wheel_name} (sha256 {}), found {sdist_name} (sha256 {})",
+                sha(wheel),
+                sha(sdist)
+            ),
+            &format!("OK {sdist_name}"),
+            "NOT all verified",
+        ],
+    );
+    assert!(!asked.contains(&integrity(&wheel_name)), "{asked:?}");
+
+    // Unusable links: an error (exit 2) saying what was expected and what the
+    // page gave, and no quiet fallback to the Integrity API.
+    let with_userinfo = format!(
+        "{}{}",
+        w.pypi.url().replace("https://", "https://__token__:pw@"),
+        w.pypi.moved_provenance_path(&wheel_name)
+    );
+    for (link, expected, found) in [
+        (
+            "http://pypi.example.test/integrity/x/provenance",
+            "expected an https URL (plain http only to a loopback address)",
+            "found http://pypi.example.test/integrity/x/provenance".to_string(),
+        ),
+        (
+            with_userinfo.as_str(),
+            "expected a URL without a user name or password",
+            "found one with them (https://127.0.0.1".to_string(),
+        ),
+        (
+            "https://[::1",
+            "expected a URL (absolute, or relative to the index page)",
+            r#"found "https://[::1" ("#.to_string(),
+        ),
+    ] {
+        w.pypi.set_provenance_link(&wheel_name, Some(link));
+        let (r, asked) = verify(&[]);
+        assert_run(
+            &r,
+            2,
+            &[
+                &format!("FAILED {wheel_name}: the index's provenance link for {wheel_name} cannot be used: {expected}, {found}"),
+                &format!("OK {sdist_name}"),
+                "could not be checked",
+            ],
+        );
+        assert!(
+            !r.all().contains(":pw@"),
+            "a password in a link was printed"
+        );
+        assert!(
+            !asked.contains(&integrity(&wheel_name)),
+            "fell back to the Integrity API for {link}: {asked:?}"
+        );
+    }
+
+    // A page without links: the Integrity API on the index host.
+    w.pypi.set_provenance_link(&wheel_name, None);
+    w.pypi.set_provenance_links(ProvenanceLinks::Absent);
+    let (r, asked) = verify(&[]);
+    assert_run(&r, 0, &ok_both);
+    for f in [&wheel_name, &sdist_name] {
+        assert!(asked.contains(&integrity(f)), "{asked:?}");
+    }
 }

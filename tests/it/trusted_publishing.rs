@@ -669,7 +669,17 @@ fn init_publish_to_pypi_writes_a_trusted_publishing_pipeline_and_prints_the_publ
         .collect();
     assert_eq!(
         script.last().copied(),
-        Some("gl-sign publish pypi --repository testpypi --trusted-publishing always dist/*.whl dist/*.tar.gz")
+        Some("gl-sign publish pypi --repository-url \"$GL_SIGN_UPLOAD_URL\" --trusted-publishing always dist/*.whl dist/*.tar.gz")
+    );
+    // TestPyPI's URLs, as variables a project's CI/CD variables override.
+    let variables = &doc[".gl-sign-identity"]["variables"];
+    assert_eq!(
+        variables["GL_SIGN_UPLOAD_URL"],
+        "https://test.pypi.org/legacy/"
+    );
+    assert_eq!(
+        variables["GL_SIGN_INDEX_URL"],
+        "https://test.pypi.org/simple/"
     );
     // The default stays today's GitLab pipeline, with nothing printed to add on PyPI.
     let plain = dir.path().join("plain.yml");

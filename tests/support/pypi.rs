@@ -12,6 +12,9 @@
 //!   (a Python subprocess, against the local Sigstore trust root).
 //! * `GET /simple/<project>/` (HTML, PEP 691 JSON) with provenance links,
 //!   `GET /integrity/<project>/<version>/<file>/provenance`, `GET /files/…`.
+//!   Tests can move the provenance to a path only the links name
+//!   (`GET /provenance/<sha256>/<file>`), drop the links, or serve any link
+//!   value for a file ([`ProvenanceLinks`], [`LocalPypi::set_provenance_link`]).
 //!
 //! [`attestation`] makes real PEP 740 attestations with the in-process
 //! Sigstore of [`super::pki`] (GitLab.com-shaped certificates, a Rekor v1
@@ -345,8 +348,28 @@ pub struct StoredFile {
     pub provenance: Option<Value>,
 }
 
+/// What the simple pages give as each file's provenance link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProvenanceLinks {
+    /// warehouse's: an absolute link to the Integrity API.
+    Integrity,
+    /// A relative link to `/provenance/<sha256>/<file>`; the Integrity API
+    /// then has nothing (404), so only a client that follows links finds it.
+    Elsewhere,
+    /// No links (an index without PEP 740 in its pages); the Integrity API
+    /// still answers.
+    Absent,
+}
+
 struct PypiState {
     audience: String,
+    links: ProvenanceLinks,
+    /// file name → link value served verbatim, whatever `links` says.
+    link_overrides: BTreeMap<String, String>,
+    /// Simple pages in HTML whatever the client accepts.
+    html_only: bool,
+    /// Base URL the pages link the files at (a CDN), when not this server's.
+    files_base: Option<String>,
     tp_enabled: bool,
     base_url: String,
     issuers: BTreeMap<String, Vec<Arc<RsaIssuer>>>,
@@ -427,6 +450,10 @@ impl LocalPypi {
         let issuer = Arc::new(RsaIssuer::new(&format!("kid-{}", random_hex(8))));
         let state = Arc::new(Mutex::new(PypiState {
             audience: audience.into(),
+            links: ProvenanceLinks::Integrity,
+            link_overrides: BTreeMap::new(),
+            html_only: false,
+            files_base: None,
             tp_enabled: true,
             base_url: url.clone(),
             issuers: BTreeMap::from([(GITLAB_ISSUER.to_string(), vec![issuer.clone()])]),
@@ -452,6 +479,7 @@ impl LocalPypi {
                 get(integrity_route),
             )
             .route("/files/{sha}/{filename}", get(file_route))
+            .route("/provenance/{sha}/{filename}", get(moved_provenance_route))
             .with_state(state.clone());
         let server = run_tls(listener, Arc::new(tls), app);
         LocalPypi {
@@ -566,6 +594,55 @@ impl LocalPypi {
 
     pub fn files(&self) -> Vec<StoredFile> {
         self.state.lock().unwrap().files.clone()
+    }
+
+    /// How the simple pages link each file's provenance from now on.
+    pub fn set_provenance_links(&self, links: ProvenanceLinks) {
+        self.state.lock().unwrap().links = links;
+    }
+
+    /// Serve `link` verbatim as `filename`'s provenance link (None: back to
+    /// what [`ProvenanceLinks`] says).
+    pub fn set_provenance_link(&self, filename: &str, link: Option<&str>) {
+        let mut s = self.state.lock().unwrap();
+        match link {
+            Some(l) => s.link_overrides.insert(filename.into(), l.into()),
+            None => s.link_overrides.remove(filename),
+        };
+    }
+
+    /// The link [`ProvenanceLinks::Integrity`] gives `filename` (absolute).
+    pub fn integrity_link(&self, filename: &str) -> String {
+        let s = self.state.lock().unwrap();
+        let f = s
+            .files
+            .iter()
+            .find(|f| f.filename == filename)
+            .expect("a stored file of that name");
+        provenance_url(&s.base_url, f)
+    }
+
+    /// The path [`ProvenanceLinks::Elsewhere`] serves `filename`'s provenance at.
+    pub fn moved_provenance_path(&self, filename: &str) -> String {
+        let s = self.state.lock().unwrap();
+        let f = s
+            .files
+            .iter()
+            .find(|f| f.filename == filename)
+            .expect("a stored file of that name");
+        moved_provenance_path(f)
+    }
+
+    /// Link the files at `base` (e.g. this server as `https://localhost:PORT`,
+    /// another origin, as PyPI's files.pythonhosted.org), or back to this URL.
+    pub fn set_files_base(&self, base: Option<&str>) {
+        self.state.lock().unwrap().files_base = base.map(str::to_string);
+    }
+
+    /// Simple pages in HTML only (as a PEP 503-only index), or back to
+    /// content negotiation.
+    pub fn serve_html_only(&self, html_only: bool) {
+        self.state.lock().unwrap().html_only = html_only;
     }
 
     /// Serve `bytes` as the stored `filename` from now on, with index hashes
@@ -1318,6 +1395,24 @@ fn provenance_url(base: &str, f: &StoredFile) -> String {
     )
 }
 
+fn moved_provenance_path(f: &StoredFile) -> String {
+    format!("/provenance/{}/{}", f.sha256, f.filename)
+}
+
+/// The provenance link the pages give `f`, if any.
+fn provenance_link(s: &PypiState, f: &StoredFile) -> Option<String> {
+    if let Some(link) = s.link_overrides.get(&f.filename) {
+        return Some(link.clone());
+    }
+    f.provenance.as_ref()?;
+    match s.links {
+        ProvenanceLinks::Integrity => Some(provenance_url(&s.base_url, f)),
+        // Relative to `/simple/<project>/`.
+        ProvenanceLinks::Elsewhere => Some(format!("../..{}", moved_provenance_path(f))),
+        ProvenanceLinks::Absent => None,
+    }
+}
+
 async fn simple_route(
     State(state): State<Shared>,
     UrlPath(project): UrlPath<String>,
@@ -1334,8 +1429,9 @@ async fn simple_route(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let file_url = |f: &StoredFile| format!("{}/files/{}/{}", s.base_url, f.sha256, f.filename);
-    if accept.contains("application/vnd.pypi.simple.v1+json") {
+    let files_base = s.files_base.as_deref().unwrap_or(&s.base_url);
+    let file_url = |f: &StoredFile| format!("{files_base}/files/{}/{}", f.sha256, f.filename);
+    if accept.contains("application/vnd.pypi.simple.v1+json") && !s.html_only {
         let mut versions: Vec<&str> = files.iter().map(|f| f.version.as_str()).collect();
         versions.dedup();
         let body = json!({
@@ -1349,7 +1445,7 @@ async fn simple_route(
                 "requires-python": f.requires_python,
                 "yanked": false,
                 "size": f.content.len(),
-                "provenance": f.provenance.as_ref().map(|_| provenance_url(&s.base_url, f)),
+                "provenance": provenance_link(&s, f),
             })).collect::<Vec<_>>(),
         });
         let mut r = (StatusCode::OK, body.to_string()).into_response();
@@ -1363,10 +1459,13 @@ async fn simple_route(
         "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.3\">\n    <title>Links for {normalized}</title>\n  </head>\n  <body>\n    <h1>Links for {display}</h1>\n"
     );
     for f in files {
-        let prov = f
-            .provenance
-            .as_ref()
-            .map(|_| format!(" data-provenance=\"{}\"", provenance_url(&s.base_url, f)))
+        let prov = provenance_link(&s, f)
+            .map(|l| {
+                format!(
+                    " data-provenance=\"{}\"",
+                    l.replace('&', "&amp;").replace('"', "&quot;")
+                )
+            })
             .unwrap_or_default();
         let rp = f
             .requires_python
@@ -1427,6 +1526,8 @@ async fn integrity_route(
             && pep440_eq(&f.version, &version)
             && f.filename == filename
     });
+    // Moved: only the links name where it is now.
+    let found = found.filter(|_| s.links != ProvenanceLinks::Elsewhere);
     let mut r = match found.and_then(|f| f.provenance.clone()) {
         Some(p) => {
             let mut r = (StatusCode::OK, p.to_string()).into_response();
@@ -1452,6 +1553,42 @@ async fn integrity_route(
     r
 }
 
+/// `GET /provenance/<sha256>/<file>`: the provenance where
+/// [`ProvenanceLinks::Elsewhere`] links it. The log line says whether the
+/// request carried credentials.
+async fn moved_provenance_route(
+    State(state): State<Shared>,
+    UrlPath((sha, filename)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let with = if headers.contains_key(header::AUTHORIZATION) {
+        " (with credentials)"
+    } else {
+        ""
+    };
+    log(&state, format!("GET /provenance/{sha}/{filename}{with}"));
+    let s = state.lock().unwrap();
+    match s
+        .files
+        .iter()
+        .find(|f| f.sha256 == sha && f.filename == filename)
+        .and_then(|f| f.provenance.clone())
+    {
+        Some(p) => {
+            let mut r = (StatusCode::OK, p.to_string()).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.pypi.integrity.v1+json"),
+            );
+            r
+        }
+        None => json_response(
+            StatusCode::NOT_FOUND,
+            json!({ "message": format!("No provenance available for {filename}") }),
+        ),
+    }
+}
+
 fn pep440_eq(a: &str, b: &str) -> bool {
     match (
         a.parse::<pep440_rs::Version>(),
@@ -1462,11 +1599,18 @@ fn pep440_eq(a: &str, b: &str) -> bool {
     }
 }
 
+/// The log line says whether the request carried credentials.
 async fn file_route(
     State(state): State<Shared>,
     UrlPath((sha, filename)): UrlPath<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
-    log(&state, format!("GET /files/{sha}/{filename}"));
+    let with = if headers.contains_key(header::AUTHORIZATION) {
+        " (with credentials)"
+    } else {
+        ""
+    };
+    log(&state, format!("GET /files/{sha}/{filename}{with}"));
     let s = state.lock().unwrap();
     match s
         .files
