@@ -72,6 +72,8 @@ pub struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// The arguments gl-sign ran with (set by [`run`]), for [`RunSnapshot`].
+    pub args: Vec<String>,
 }
 
 impl Run {
@@ -89,12 +91,17 @@ impl From<Output> for Run {
                 .expect("gl-sign was killed by a signal (a panic aborts?)"),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            args: Vec::new(),
         }
     }
 }
 
 pub fn run(cmd: &mut Command) -> Run {
-    let run: Run = cmd.output().expect("gl-sign runs").into();
+    let mut run: Run = cmd.output().expect("gl-sign runs").into();
+    run.args = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     assert!(
         !run.stderr.contains("panicked"),
         "gl-sign panicked:\n{}",
@@ -144,4 +151,99 @@ pub fn snapshot_settings() -> insta::Settings {
     );
     settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
     settings
+}
+
+/// A whole run of gl-sign snapshotted as one text (the command line, exit
+/// code, stdout, stderr), as uv's `uv_snapshot!`: [`snapshot_settings`] plus
+/// filters for what differs between runs, and whatever a test adds for its
+/// own random values ([`RunSnapshot::redact`]). A changed message, exit code
+/// or stream fails the test; `INSTA_UPDATE=always` rewrites the .snap files
+/// (read every one before committing: a wrong message is a bug, not a
+/// snapshot).
+pub struct RunSnapshot {
+    settings: insta::Settings,
+}
+
+impl Default for RunSnapshot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RunSnapshot {
+    /// Paths, ports, durations and ID tokens filtered.
+    pub fn new() -> Self {
+        let mut settings = snapshot_settings();
+        settings.set_omit_expression(true);
+        settings.add_filter(
+            &regex::escape(&Path::new(env!("CARGO_TARGET_TMPDIR")).display().to_string()),
+            "[TARGET_TMP]",
+        );
+        // Elapsed times ("in 0.21s", "(312 ms)").
+        settings.add_filter(r"\b\d+(\.\d+)?\s?(ms|s)\b", "[DURATION]");
+        // A JWT given on the command line (never printed by gl-sign itself).
+        settings.add_filter(
+            r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",
+            "[JWT]",
+        );
+        RunSnapshot { settings }
+    }
+
+    /// For runs against the local services, whose clocks are now and whose
+    /// logs hand out indexes in upload order: times and log indexes filtered
+    /// too.
+    pub fn live() -> Self {
+        Self::new()
+            // RFC 3339 times: certificate windows, integrated and signing times.
+            .filter(
+                r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?",
+                "[TIME]",
+            )
+            .filter(
+                r#"(log index |"log_index": |"logIndex": "?)\d+"#,
+                "$1[INDEX]",
+            )
+    }
+
+    /// Replace the exact text `value` (a random identity, digest, …) by `name`.
+    pub fn redact(mut self, value: &str, name: &str) -> Self {
+        self.settings.add_filter(&regex::escape(value), name);
+        self
+    }
+
+    /// Replace what `regex` matches by `replacement`.
+    pub fn filter(mut self, regex: &str, replacement: &str) -> Self {
+        self.settings.add_filter(regex, replacement);
+        self
+    }
+
+    /// Assert `run` matches tests/snapshots/`name`.snap.
+    #[track_caller]
+    pub fn assert(&self, name: &str, run: &Run) {
+        let quoted: Vec<String> = run
+            .args
+            .iter()
+            .map(
+                |a| match a.contains([' ', '"', '\'', '*']) || a.is_empty() {
+                    true => format!("'{a}'"),
+                    false => a.clone(),
+                },
+            )
+            .collect();
+        let text = format!("$ gl-sign {}\n{}", quoted.join(" "), transcript(run));
+        self.settings
+            .bind(|| insta::assert_snapshot!(name.to_string(), text));
+    }
+}
+
+/// [`RunSnapshot::assert`] with the default filters.
+#[track_caller]
+pub fn assert_run_snapshot(name: &str, run: &Run) {
+    RunSnapshot::new().assert(name, run);
+}
+
+/// [`RunSnapshot::assert`] with the filters for runs against the local services.
+#[track_caller]
+pub fn assert_live_snapshot(name: &str, run: &Run) {
+    RunSnapshot::live().assert(name, run);
 }
