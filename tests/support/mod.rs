@@ -144,24 +144,35 @@ pub fn snapshot_settings() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path("../snapshots");
     settings.set_prepend_module_to_snapshot(false);
-    settings.add_filter(&regex::escape(env!("CARGO_MANIFEST_DIR")), "[REPO]");
-    settings.add_filter(
-        r"(/private)?/(tmp|var/folders/[^/]+/[^/]+)/\.tmp[A-Za-z0-9]+",
-        "[TEMP]",
-    );
-    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
+    for (regex, replacement) in base_filters() {
+        settings.add_filter(&regex, replacement);
+    }
     settings
 }
 
+fn base_filters() -> [(String, &'static str); 3] {
+    [
+        (regex::escape(env!("CARGO_MANIFEST_DIR")), "[REPO]"),
+        (
+            r"(/private)?/(tmp|var/folders/[^/]+/[^/]+)/\.tmp[A-Za-z0-9]+".into(),
+            "[TEMP]",
+        ),
+        (r"127\.0\.0\.1:\d+".into(), "127.0.0.1:[PORT]"),
+    ]
+}
+
 /// A whole run of gl-sign snapshotted as one text (the command line, exit
-/// code, stdout, stderr), as uv's `uv_snapshot!`: [`snapshot_settings`] plus
-/// filters for what differs between runs, and whatever a test adds for its
-/// own random values ([`RunSnapshot::redact`]). A changed message, exit code
-/// or stream fails the test; `INSTA_UPDATE=always` rewrites the .snap files
-/// (read every one before committing: a wrong message is a bug, not a
-/// snapshot).
+/// code, stdout, stderr), as uv's `uv_snapshot!`: [`snapshot_settings`]'s
+/// filters plus those for what else differs between runs, and whatever a
+/// test adds for its own random values ([`RunSnapshot::redact`]). A changed
+/// message, exit code or stream fails the test; `INSTA_UPDATE=always`
+/// rewrites the .snap files (read every one before committing: a wrong
+/// message is a bug to fix, not a snapshot to freeze).
 pub struct RunSnapshot {
-    settings: insta::Settings,
+    /// Exact values, replaced before any filter (so one holding a port or a
+    /// temp path is still found).
+    redactions: Vec<(String, String)>,
+    filters: Vec<(String, String)>,
 }
 
 impl Default for RunSnapshot {
@@ -173,20 +184,21 @@ impl Default for RunSnapshot {
 impl RunSnapshot {
     /// Paths, ports, durations and ID tokens filtered.
     pub fn new() -> Self {
-        let mut settings = snapshot_settings();
-        settings.set_omit_expression(true);
-        settings.add_filter(
-            &regex::escape(&Path::new(env!("CARGO_TARGET_TMPDIR")).display().to_string()),
+        RunSnapshot {
+            redactions: Vec::new(),
+            filters: Vec::new(),
+        }
+        .redact(
+            &Path::new(env!("CARGO_TARGET_TMPDIR")).display().to_string(),
             "[TARGET_TMP]",
-        );
+        )
         // Elapsed times ("in 0.21s", "(312 ms)").
-        settings.add_filter(r"\b\d+(\.\d+)?\s?(ms|s)\b", "[DURATION]");
-        // A JWT given on the command line (never printed by gl-sign itself).
-        settings.add_filter(
+        .filter(r"\b\d+(\.\d+)?\s?(ms|s)\b", "[DURATION]")
+        // A JWT given on the command line (gl-sign itself never prints one).
+        .filter(
             r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",
             "[JWT]",
-        );
-        RunSnapshot { settings }
+        )
     }
 
     /// For runs against the local services, whose clocks are now and whose
@@ -200,26 +212,41 @@ impl RunSnapshot {
                 "[TIME]",
             )
             .filter(
-                r#"(log index |"log_index": |"logIndex": "?)\d+"#,
+                r#"(log index |logged at index |"log_index": |"logIndex": "?)\d+"#,
                 "$1[INDEX]",
             )
     }
 
-    /// Replace the exact text `value` (a random identity, digest, …) by `name`.
+    /// Replace the exact text `value` (a random digest, key fingerprint, …) by `name`.
     pub fn redact(mut self, value: &str, name: &str) -> Self {
-        self.settings.add_filter(&regex::escape(value), name);
+        self.redactions
+            .push((regex::escape(value), name.to_string()));
         self
     }
 
     /// Replace what `regex` matches by `replacement`.
     pub fn filter(mut self, regex: &str, replacement: &str) -> Self {
-        self.settings.add_filter(regex, replacement);
+        self.filters
+            .push((regex.to_string(), replacement.to_string()));
         self
     }
 
     /// Assert `run` matches tests/snapshots/`name`.snap.
     #[track_caller]
     pub fn assert(&self, name: &str, run: &Run) {
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path("../snapshots");
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        for (regex, replacement) in &self.redactions {
+            settings.add_filter(regex, replacement.as_str());
+        }
+        for (regex, replacement) in base_filters() {
+            settings.add_filter(&regex, replacement);
+        }
+        for (regex, replacement) in &self.filters {
+            settings.add_filter(regex, replacement.as_str());
+        }
         let quoted: Vec<String> = run
             .args
             .iter()
@@ -231,8 +258,7 @@ impl RunSnapshot {
             )
             .collect();
         let text = format!("$ gl-sign {}\n{}", quoted.join(" "), transcript(run));
-        self.settings
-            .bind(|| insta::assert_snapshot!(name.to_string(), text));
+        settings.bind(|| insta::assert_snapshot!(name.to_string(), text));
     }
 }
 
