@@ -194,6 +194,9 @@ impl RunSnapshot {
         )
         // Elapsed times ("in 0.21s", "(312 ms)").
         .filter(r"\b\d+(\.\d+)?\s?(ms|s)\b", "[DURATION]")
+        // GitLab's collapsible sections: an escape and the time they start.
+        .filter("\x1b", "␛")
+        .filter(r"section_(start|end):\d+:", "section_$1:[UNIX_TIME]:")
         // A JWT given on the command line (gl-sign itself never prints one).
         .filter(
             r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",
@@ -214,6 +217,11 @@ impl RunSnapshot {
             .filter(
                 r#"(log index |logged at index |"log_index": |"logIndex": "?)\d+"#,
                 "$1[INDEX]",
+            )
+            // The local Sigstore's keys, so its trusted root, are new each run.
+            .filter(
+                r"(trust root: \S+ \(sha256:)[0-9a-f]{64}\)",
+                "$1[SHA256])",
             )
     }
 
