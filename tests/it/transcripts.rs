@@ -1,11 +1,13 @@
-//! verify-blob's user-facing runs on the production v0.3 vector, each
-//! snapshotted whole (exit code, stdout, stderr), as uv does (issue 10): the
-//! verdict, each main rejection and the JSON document. The other commands'
-//! runs are snapshotted in their own modules, against the local services.
+//! User-facing runs that need no local service, each snapshotted whole
+//! (command line, exit code, stdout, stderr), as uv does (issue 10):
+//! verify-blob on the production v0.3 vector (the verdict, each main
+//! rejection, the JSON document) and `trust show` of the embedded root. The
+//! other commands' runs are snapshotted in their own modules, against the
+//! local services.
 
 use std::path::Path;
 
-use crate::support::{assert_run_snapshot, gl_sign, run, vectors, Run};
+use crate::support::{assert_run_snapshot, gl_sign, run, vectors, Run, RunSnapshot};
 
 const BUNDLE: &str = "bundle.sigstore.json";
 
@@ -135,4 +137,18 @@ fn verify_blob_many_files_one_verdict_each_and_a_summary() {
     .unwrap();
     let result = verify_in(dir.path(), &[&["a.txt", "b.txt"][..], &right()].concat());
     assert_run_snapshot("run-verify-blob-many-files", &result);
+}
+
+#[test]
+fn trust_show_names_the_embedded_root_and_each_authority() {
+    let result = run(gl_sign()
+        .env_remove("GL_SIGN_TRUSTED_ROOT")
+        .args(["trust", "show"]));
+    // Releases bump the version; the embedded root changes with sigstore-rust.
+    RunSnapshot::new()
+        .redact(
+            &format!("gl-sign {}", env!("CARGO_PKG_VERSION")),
+            "gl-sign [VERSION]",
+        )
+        .assert("run-trust-show-embedded", &result);
 }

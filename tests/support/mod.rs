@@ -157,7 +157,7 @@ fn base_filters() -> [(String, &'static str); 3] {
             r"(/private)?/(tmp|var/folders/[^/]+/[^/]+)/\.tmp[A-Za-z0-9]+".into(),
             "[TEMP]",
         ),
-        (r"127\.0\.0\.1:\d+".into(), "127.0.0.1:[PORT]"),
+        (r"127\.0\.0\.1(:|%3A)\d+".into(), "127.0.0.1$1[PORT]"),
     ]
 }
 
@@ -219,10 +219,7 @@ impl RunSnapshot {
                 "$1[INDEX]",
             )
             // The local Sigstore's keys, so its trusted root, are new each run.
-            .filter(
-                r"(trust root: \S+ \(sha256:)[0-9a-f]{64}\)",
-                "$1[SHA256])",
-            )
+            .filter(r"(trust root: \S+ \(sha256:)[0-9a-f]{64}\)", "$1[SHA256])")
     }
 
     /// Replace the exact text `value` (a random digest, key fingerprint, …) by `name`.
