@@ -26,8 +26,9 @@ pub fn run(args: AttestArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
     let slsa = if jobs.iter().any(|j| j.predicate == Predicate::Slsa) {
         let provenance = BuildProvenance::from_ci(ci).map_err(|missing| {
             UsageError::new(format!(
-                "--predicate slsa records the GitLab CI job, but {} is not set",
-                missing.join(", ")
+                "--predicate slsa records the GitLab CI job, but {} {} not set",
+                missing.join(", "),
+                if missing.len() == 1 { "is" } else { "are" }
             ))
             .with_hint("run attest --predicate slsa inside a GitLab CI job, or attest with --predicate publish only")
         })?;

@@ -261,8 +261,13 @@ impl IdentityPolicy {
             Matcher::Exact(expected) if found.starts_with(expected.as_str()) => Some(format!(
                 "the certificate identity continues after what was given; the full value is {found}"
             )),
-            _ if self.gitlab.as_ref().is_some_and(|g| g.scope == RefScope::TagsOnly && g.git_ref.is_none())
-                && found.contains("@refs/heads/") => Some(
+            // Only when the branch is all that differs: a signature from
+            // another project gets the hint below, not this one.
+            _ if self.gitlab.as_ref().is_some_and(|g| {
+                g.scope == RefScope::TagsOnly
+                    && g.git_ref.is_none()
+                    && found.starts_with(&g.identity_prefix())
+            }) && found.contains("@refs/heads/") => Some(
                 "a release must be signed by a tag pipeline; this signature comes from a branch pipeline. \
                  Pin that branch with --gitlab-ref, or pass --allow-branch-signatures to accept any branch"
                     .into(),

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::support::sigstore_stack::{endpoint, LocalSigstore, TrustFiles};
-use crate::support::{assert_run, gl_sign, run, Run};
+use crate::support::{assert_live_snapshot, assert_run, gl_sign, run, Run};
 
 const PUBLISH: &str = "https://docs.pypi.org/attestations/publish/v1";
 const SLSA: &str = "https://slsa.dev/provenance/v1";
@@ -154,6 +154,7 @@ fn attests_every_dist_and_predicate_with_one_certificate_and_verifies() {
             ),
         ],
     );
+    assert_live_snapshot("run-attest-in-ci", &out);
     assert_eq!(
         s.stack.fulcio().requests(endpoint::FULCIO_SIGNING_CERT),
         1,
@@ -271,6 +272,7 @@ fn reruns_keep_what_verifies_and_redo_the_rest() {
     );
     let again = s.attest(&s.dists, &[], false);
     assert_run(&again, 0, &["kept ", "it already verifies"]);
+    assert_live_snapshot("run-attest-rerun-keeps", &again);
     assert_eq!(
         s.stack.fulcio().requests(endpoint::FULCIO_SIGNING_CERT),
         1,
@@ -295,15 +297,13 @@ fn reruns_keep_what_verifies_and_redo_the_rest() {
     // --output-dir writes there, not beside the dists.
     let out = s.dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    assert_run(
-        &s.attest(
-            &s.dists[..1],
-            &["--output-dir", out.to_str().unwrap()],
-            false,
-        ),
-        0,
-        &[],
+    let one = s.attest(
+        &s.dists[..1],
+        &["--output-dir", out.to_str().unwrap()],
+        false,
     );
+    assert_run(&one, 0, &[]);
+    assert_live_snapshot("run-attest-ok", &one);
     let name = s.dists[0].file_name().unwrap().to_str().unwrap();
     assert!(out.join(format!("{name}.publish.attestation")).exists());
 }
@@ -320,6 +320,7 @@ fn slsa_needs_the_ci_job_and_nothing_is_written_without_it() {
             "hint: run attest --predicate slsa inside a GitLab CI job",
         ],
     );
+    assert_live_snapshot("run-attest-slsa-outside-ci", &out);
     assert!(!with_suffix(&s.dists[0], ".slsa.attestation").exists());
     let readme = s.dir.path().join("README.txt");
     std::fs::write(&readme, "not a dist").unwrap();

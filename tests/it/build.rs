@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::pki::sha256;
-use crate::support::{assert_run, gl_sign, run, Run};
+use crate::support::{assert_run, assert_run_snapshot, gl_sign, run, Run, RunSnapshot};
 
 /// A sample project in a fresh temporary directory.
 struct Project {
@@ -713,6 +713,7 @@ fn placeholders_with_nothing_to_write_over_them_are_refused_first() {
             "hint: pass --name, or run gl-sign build in a GitLab pipeline, which sets $CI_PROJECT_NAME",
         ],
     );
+    assert_run_snapshot("run-build-placeholder-refused", &r);
     let r = project.build(&["--no-build", "--name", "p"]);
     assert_run(
         &r,
@@ -778,6 +779,13 @@ fn branch_pipelines_get_a_development_version_after_the_last_tag() {
             "only tag pipelines publish",
         ],
     );
+    // git's own words for "no repository" vary between versions.
+    RunSnapshot::new()
+        .filter(
+            r"(no git history to read tags from: )fatal: not a git repository[^\n]*?: \.git\)",
+            "$1[GIT: NOT A REPOSITORY])",
+        )
+        .assert("run-build-version-branch-no-history", &r);
     assert_eq!(version_written(&project), "0.0.1.dev57");
 
     // A git checkout with release tags: after the highest one reachable from
@@ -805,6 +813,7 @@ fn branch_pipelines_get_a_development_version_after_the_last_tag() {
             "the last release tag v1.2.3",
         ],
     );
+    assert_run_snapshot("run-build-version-branch-after-tag", &r);
     assert_eq!(version_written(&project), "1.2.4.dev57");
 
     // A tag pipeline: the tag, whatever else.
@@ -816,6 +825,7 @@ fn branch_pipelines_get_a_development_version_after_the_last_tag() {
         0,
         &["version 1.2.3: tag pipeline, from CI_COMMIT_TAG=v1.2.3"],
     );
+    assert_run_snapshot("run-build-version-tag", &r);
     assert_eq!(version_written(&project), "1.2.3");
 
     // No tag, a real version in the file: after that one.

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_yaml_ng::Value;
 
-use crate::support::{assert_run, gl_sign, run};
+use crate::support::{assert_run, assert_run_snapshot, gl_sign, run};
 
 /// The option combinations the tests (and snapshots) cover.
 const COMBINATIONS: &[(&str, &[&str])] = &[
@@ -535,6 +535,7 @@ fn init_on_the_tutorial_project_falls_back_and_says_so() {
             "wrote .gitlab-ci.yml",
         ],
     );
+    assert_run_snapshot("run-init-tutorial", &r);
     let written = dir.join(".gitlab-ci.yml");
     let text = std::fs::read_to_string(&written).unwrap();
     assert!(text.contains("GL_SIGN_PACKAGE: \"tutorial-project\""));
@@ -555,6 +556,7 @@ fn init_on_the_tutorial_project_falls_back_and_says_so() {
             r#"+    GL_SIGN_PACKAGE: "my-project""#,
         ],
     );
+    assert_run_snapshot("run-init-check-drift", &r);
     // A real name in the file is used as it is.
     std::fs::write(
         dir.join("pyproject.toml"),

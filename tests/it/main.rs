@@ -27,6 +27,7 @@ mod sign_stack;
 mod sign_v2;
 mod stack_selftest;
 mod tamper;
+mod transcripts;
 mod trusted_publishing;
 mod tuf;
 mod wheel;

@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::support::dists::{self, Built};
 use crate::support::gitlab_registry::{endpoint, AuthScheme, LocalGitLab, Role, TokenKind};
 use crate::support::sigstore_stack::{LocalSigstore, TrustFiles};
-use crate::support::{assert_run, gl_sign, run, Run};
+use crate::support::{assert_live_snapshot, assert_run, gl_sign, run, Run, RunSnapshot};
 
 const NAME: &str = "gl-sign-demo";
 const VERSION: &str = "1.2.3";
@@ -90,23 +90,19 @@ impl Release {
         assert_run(&result, 0, &[]);
     }
 
-    fn publish(&self, project: u64) {
-        assert_run(
-            &run(self
-                .in_job(project)
-                .args(["publish", "pypi"])
-                .args(self.dists())),
-            0,
-            &["uploaded"],
-        );
-        assert_run(
-            &run(self
-                .in_job(project)
-                .args(["publish", "generic"])
-                .args(self.signatures())),
-            0,
-            &["uploaded"],
-        );
+    /// publish pypi, then publish generic; both must upload. Returns both runs.
+    fn publish(&self, project: u64) -> (Run, Run) {
+        let pypi = run(self
+            .in_job(project)
+            .args(["publish", "pypi"])
+            .args(self.dists()));
+        assert_run(&pypi, 0, &["uploaded"]);
+        let generic = run(self
+            .in_job(project)
+            .args(["publish", "generic"])
+            .args(self.signatures()));
+        assert_run(&generic, 0, &["uploaded"]);
+        (pypi, generic)
     }
 
     fn consumer_verify(&self, project: u64, extra: &[&str]) -> Run {
@@ -128,12 +124,25 @@ impl Release {
     }
 }
 
+/// A `publish generic` run of this run's signatures, snapshotted: they are
+/// new every run, so their sizes and digests are filtered.
+#[track_caller]
+fn assert_signatures_snapshot(name: &str, run: &Run) {
+    RunSnapshot::live()
+        .filter(r"\b\d+(\.\d)? (B|KiB)\b", "[SIZE]")
+        .filter(r"\b[0-9a-f]{16}\b", "[SHA256]")
+        .assert(name, run);
+}
+
 #[test]
 fn sign_publish_and_verify_as_a_consumer() {
     let r = Release::new();
     let project = r.gitlab.project_id();
     r.sign();
-    r.publish(project);
+    let (pypi, generic) = r.publish(project);
+    assert_live_snapshot("run-publish-pypi-ok", &pypi);
+    // The signatures are new each run: their digests and sizes vary.
+    assert_signatures_snapshot("run-publish-generic-ok", &generic);
 
     // PyPI routes saw HTTP Basic gitlab-ci-token, the generic registry JOB-TOKEN.
     for auth in r.gitlab.auth_used(endpoint::PYPI_UPLOAD) {
@@ -161,6 +170,7 @@ fn sign_publish_and_verify_as_a_consumer() {
     let dest = r.dir.path().join("verified");
     let result = r.consumer_verify(project, &["--dest", dest.to_str().unwrap()]);
     assert_run(&result, 0, &["all verified"]);
+    assert_live_snapshot("run-consumer-verify-ok", &result);
     assert_eq!(
         result
             .stdout
@@ -255,6 +265,7 @@ fn consumer_verify_refuses_what_it_must() {
             "NOT all verified",
         ],
     );
+    assert_live_snapshot("run-consumer-verify-swapped-wheel", &result);
 
     // The index claims a hash the served file does not have.
     let lying = r.gitlab.add_project("group/lying");
@@ -309,6 +320,7 @@ fn consumer_verify_refuses_what_it_must() {
             "certificate has",
         ],
     );
+    assert_live_snapshot("run-consumer-verify-another-signer", &other_signer);
 
     // A release whose signatures were never published.
     let unsigned = r.gitlab.add_project("group/unsigned");
@@ -383,6 +395,7 @@ fn publish_reruns_after_failures_end_with_each_file_once() {
         .args(["publish", "pypi", "--skip-existing"])
         .args(r.dists()));
     assert_run(&rerun2, 0, &["skipped"]);
+    assert_live_snapshot("run-publish-pypi-rerun-skips", &rerun2);
     let stored: Vec<_> = r
         .gitlab
         .stored_files(again)
@@ -402,14 +415,12 @@ fn publish_reruns_after_failures_end_with_each_file_once() {
         0,
         &[],
     );
-    assert_run(
-        &run(r
-            .in_job(project)
-            .args(["publish", "generic"])
-            .args(r.signatures())),
-        0,
-        &["skipped"],
-    );
+    let rerun = run(r
+        .in_job(project)
+        .args(["publish", "generic"])
+        .args(r.signatures()));
+    assert_run(&rerun, 0, &["skipped"]);
+    assert_signatures_snapshot("run-publish-generic-rerun-skips", &rerun);
     for file in r.signatures() {
         let name = file.file_name().unwrap().to_str().unwrap();
         assert_eq!(r.gitlab.upload_count(name), 1, "{name}");
@@ -455,6 +466,7 @@ fn bad_credentials_name_the_kind_never_the_value() {
         2,
         &["refused the CI job token (CI_JOB_TOKEN) (401)"],
     );
+    assert_live_snapshot("run-publish-pypi-bad-job-token", &result);
     assert!(!result.all().contains(secret));
     let result = run(gl_sign()
         .args([
@@ -471,6 +483,7 @@ fn bad_credentials_name_the_kind_never_the_value() {
         2,
         &["refused the access token (--token / GL_SIGN_TOKEN) (401)"],
     );
+    assert_live_snapshot("run-publish-pypi-bad-token", &result);
     assert!(!result.all().contains(secret));
     let result = run(gl_sign()
         .args([
@@ -491,6 +504,7 @@ fn bad_credentials_name_the_kind_never_the_value() {
         2,
         &["refused username someone with --password / GL_SIGN_PASSWORD (401)"],
     );
+    assert_live_snapshot("run-publish-generic-bad-password", &result);
     assert!(!result.all().contains(secret));
     // No credentials over plain http to a non-loopback host.
     let result = run(gl_sign()
@@ -508,6 +522,7 @@ fn bad_credentials_name_the_kind_never_the_value() {
         2,
         &["refusing to send the access token", "over plain http"],
     );
+    assert_live_snapshot("run-publish-pypi-token-over-plain-http", &result);
 }
 
 #[test]
@@ -665,6 +680,7 @@ fn consumer_verify_requires_a_tag_pipeline_by_default() {
             "hint: a release must be signed by a tag pipeline",
         ],
     );
+    assert_live_snapshot("run-consumer-verify-branch-signature", &result);
     let result = r.consumer_verify_release(project, &requirement, &["--allow-branch-signatures"]);
     assert_run(&result, 0, &["(ref refs/heads/main)", "all verified"]);
 

@@ -4,7 +4,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
-use crate::support::{assert_run, gl_sign, run};
+use crate::support::{assert_live_snapshot, assert_run, gl_sign, run};
 
 /// An unsigned GitLab-shaped JWT: sign-blob only decodes it, Fulcio verifies it.
 pub fn unsigned_jwt(aud: &str, exp_offset: i64, nbf_offset: i64) -> String {
@@ -49,26 +49,16 @@ fn sign(dir: &std::path::Path, token: &str) -> crate::support::Run {
 #[test]
 fn bad_tokens_are_refused_before_any_request_and_never_printed() {
     let dir = tempfile::tempdir().unwrap();
+    // Each run is snapshotted whole: "expired at …" with "re-run the job",
+    // "not valid before …" with the clock, the audience with "aud: sigstore".
     let cases = [
-        (
-            unsigned_jwt("sigstore", -3600, -4000),
-            "expired at",
-            "re-run the job",
-        ),
-        (
-            unsigned_jwt("sigstore", 3600, 1800),
-            "not valid before",
-            "clock",
-        ),
-        (
-            unsigned_jwt("pypi", 3600, -5),
-            "audience is [\"pypi\"], expected \"sigstore\"",
-            "aud: sigstore",
-        ),
+        (unsigned_jwt("sigstore", -3600, -4000), "expired"),
+        (unsigned_jwt("sigstore", 3600, 1800), "not-yet-valid"),
+        (unsigned_jwt("pypi", 3600, -5), "wrong-audience"),
     ];
-    for (token, message, hint) in cases {
+    for (token, what) in cases {
         let result = sign(dir.path(), &token);
-        assert_run(&result, 2, &[message, hint]);
+        assert_live_snapshot(&format!("run-sign-blob-token-{what}"), &result);
         let payload = token.split('.').nth(1).unwrap();
         assert!(
             !result.all().contains(payload),
@@ -78,7 +68,8 @@ fn bad_tokens_are_refused_before_any_request_and_never_printed() {
         assert!(!dir.path().join("pkg.whl.sig").exists());
     }
     let result = sign(dir.path(), "not-a-token-and-not-a-file");
-    assert_run(&result, 2, &["neither a JWT nor a readable file"]);
+    // "neither a JWT nor a readable file", without echoing the value.
+    assert_live_snapshot("run-sign-blob-token-not-a-token", &result);
     assert!(!result.all().contains("not-a-token-and-not-a-file"));
 }
 

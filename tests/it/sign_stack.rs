@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use crate::support::sigstore_stack::{endpoint, LocalSigstore, TrustFiles};
-use crate::support::{assert_run, gl_sign, run, Run};
+use crate::support::{assert_live_snapshot, assert_run, gl_sign, run, Run};
 
 struct Setup {
     stack: LocalSigstore,
@@ -195,7 +195,8 @@ fn output_files_have_cosigns_layout_and_openssl_agrees() {
     let s = setup(1);
     let out = s.dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    assert_run(&s.sign(&["--output-dir", out.to_str().unwrap()]), 0, &[]);
+    let signed = s.sign(&["--output-dir", out.to_str().unwrap()]);
+    assert_live_snapshot("run-sign-blob-ok", &signed);
     let name = s.files[0]
         .file_name()
         .unwrap()
@@ -475,14 +476,8 @@ fn fulcio_rejecting_the_token_is_explained() {
         &TokenOptions::default().signed_by_foreign_key(),
     );
     let result = s.sign_with_token(&forged, &s.files, &[]);
-    assert_run(
-        &result,
-        2,
-        &[
-            "refused the request (401)",
-            "hint: Fulcio rejected the identity token",
-        ],
-    );
+    // "refused the request (401)" and "hint: Fulcio rejected the identity token".
+    assert_live_snapshot("run-sign-blob-fulcio-refuses-the-token", &result);
     assert!(
         !result.all().contains(forged.split('.').nth(1).unwrap()),
         "token leaked"

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use crate::support::sigstore_stack::{LocalSigstore, TrustFiles};
 use crate::support::tuf_repo::{merge_trusted_roots, Attack, TufRepo};
-use crate::support::{assert_run, gl_sign, run, Run};
+use crate::support::{assert_live_snapshot, assert_run, gl_sign, run, Run, RunSnapshot};
 
 struct Env {
     stack: LocalSigstore,
@@ -139,6 +139,7 @@ fn update_then_verify_without_trusted_root_uses_the_tuf_target() {
 
     let init = env.init();
     assert_run(&init, 0, &["updated", env.repo.url(), "timestamp v1"]);
+    assert_live_snapshot("run-trust-update-first", &init);
     assert!(env.cache.join("selected.json").is_file());
 
     assert_run(&env.verify(&env.stack, &file, &[]), 0, &["OK"]);
@@ -160,6 +161,10 @@ fn update_then_verify_without_trusted_root_uses_the_tuf_target() {
             &format!("signing config: Fulcio {} (v1)", env.stack.fulcio_url()),
         ],
     );
+    // The local Sigstore's keys are new every run: so are their IDs.
+    RunSnapshot::live()
+        .filter(r"\b[0-9a-f]{64}\b", "[KEY ID]")
+        .assert("run-trust-show-tuf", &show);
     let json: serde_json::Value =
         serde_json::from_str(&env.show(&["--output", "json"]).stdout).unwrap();
     assert_eq!(json["source"]["kind"], "tuf");

@@ -72,6 +72,8 @@ pub struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// The arguments gl-sign ran with (set by [`run`]), for [`RunSnapshot`].
+    pub args: Vec<String>,
 }
 
 impl Run {
@@ -89,12 +91,17 @@ impl From<Output> for Run {
                 .expect("gl-sign was killed by a signal (a panic aborts?)"),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            args: Vec::new(),
         }
     }
 }
 
 pub fn run(cmd: &mut Command) -> Run {
-    let run: Run = cmd.output().expect("gl-sign runs").into();
+    let mut run: Run = cmd.output().expect("gl-sign runs").into();
+    run.args = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     assert!(
         !run.stderr.contains("panicked"),
         "gl-sign panicked:\n{}",
@@ -137,11 +144,137 @@ pub fn snapshot_settings() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path("../snapshots");
     settings.set_prepend_module_to_snapshot(false);
-    settings.add_filter(&regex::escape(env!("CARGO_MANIFEST_DIR")), "[REPO]");
-    settings.add_filter(
-        r"(/private)?/(tmp|var/folders/[^/]+/[^/]+)/\.tmp[A-Za-z0-9]+",
-        "[TEMP]",
-    );
-    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
+    for (regex, replacement) in base_filters() {
+        settings.add_filter(&regex, replacement);
+    }
     settings
+}
+
+fn base_filters() -> [(String, &'static str); 3] {
+    [
+        (regex::escape(env!("CARGO_MANIFEST_DIR")), "[REPO]"),
+        (
+            r"(/private)?/(tmp|var/folders/[^/]+/[^/]+)/\.tmp[A-Za-z0-9]+".into(),
+            "[TEMP]",
+        ),
+        (r"127\.0\.0\.1(:|%3A)\d+".into(), "127.0.0.1$1[PORT]"),
+    ]
+}
+
+/// A whole run of gl-sign snapshotted as one text (the command line, exit
+/// code, stdout, stderr), as uv's `uv_snapshot!`: [`snapshot_settings`]'s
+/// filters plus those for what else differs between runs, and whatever a
+/// test adds for its own random values ([`RunSnapshot::redact`]). A changed
+/// message, exit code or stream fails the test; `INSTA_UPDATE=always`
+/// rewrites the .snap files (read every one before committing: a wrong
+/// message is a bug to fix, not a snapshot to freeze).
+pub struct RunSnapshot {
+    /// Exact values, replaced before any filter (so one holding a port or a
+    /// temp path is still found).
+    redactions: Vec<(String, String)>,
+    filters: Vec<(String, String)>,
+}
+
+impl Default for RunSnapshot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RunSnapshot {
+    /// Paths, ports, durations and ID tokens filtered.
+    pub fn new() -> Self {
+        RunSnapshot {
+            redactions: Vec::new(),
+            filters: Vec::new(),
+        }
+        .redact(
+            &Path::new(env!("CARGO_TARGET_TMPDIR")).display().to_string(),
+            "[TARGET_TMP]",
+        )
+        // Elapsed times ("in 0.21s", "(312 ms)").
+        .filter(r"\b\d+(\.\d+)?\s?(ms|s)\b", "[DURATION]")
+        // GitLab's collapsible sections: an escape and the time they start.
+        .filter("\x1b", "␛")
+        .filter(r"section_(start|end):\d+:", "section_$1:[UNIX_TIME]:")
+        // A JWT given on the command line (gl-sign itself never prints one).
+        .filter(
+            r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",
+            "[JWT]",
+        )
+    }
+
+    /// For runs against the local services, whose clocks are now and whose
+    /// logs hand out indexes in upload order: times and log indexes filtered
+    /// too.
+    pub fn live() -> Self {
+        Self::new()
+            // RFC 3339 times: certificate windows, integrated and signing times.
+            .filter(
+                r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?",
+                "[TIME]",
+            )
+            .filter(
+                r#"(log index |logged at index |"log_index": |"logIndex": "?)\d+"#,
+                "$1[INDEX]",
+            )
+            // The local Sigstore's keys, so its trusted root, are new each run.
+            .filter(r"(trust root: \S+ \(sha256:)[0-9a-f]{64}\)", "$1[SHA256])")
+    }
+
+    /// Replace the exact text `value` (a random digest, key fingerprint, …) by `name`.
+    pub fn redact(mut self, value: &str, name: &str) -> Self {
+        self.redactions
+            .push((regex::escape(value), name.to_string()));
+        self
+    }
+
+    /// Replace what `regex` matches by `replacement`.
+    pub fn filter(mut self, regex: &str, replacement: &str) -> Self {
+        self.filters
+            .push((regex.to_string(), replacement.to_string()));
+        self
+    }
+
+    /// Assert `run` matches tests/snapshots/`name`.snap.
+    #[track_caller]
+    pub fn assert(&self, name: &str, run: &Run) {
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path("../snapshots");
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        for (regex, replacement) in &self.redactions {
+            settings.add_filter(regex, replacement.as_str());
+        }
+        for (regex, replacement) in base_filters() {
+            settings.add_filter(&regex, replacement);
+        }
+        for (regex, replacement) in &self.filters {
+            settings.add_filter(regex, replacement.as_str());
+        }
+        let quoted: Vec<String> = run
+            .args
+            .iter()
+            .map(
+                |a| match a.contains([' ', '"', '\'', '*']) || a.is_empty() {
+                    true => format!("'{a}'"),
+                    false => a.clone(),
+                },
+            )
+            .collect();
+        let text = format!("$ gl-sign {}\n{}", quoted.join(" "), transcript(run));
+        settings.bind(|| insta::assert_snapshot!(name.to_string(), text));
+    }
+}
+
+/// [`RunSnapshot::assert`] with the default filters.
+#[track_caller]
+pub fn assert_run_snapshot(name: &str, run: &Run) {
+    RunSnapshot::new().assert(name, run);
+}
+
+/// [`RunSnapshot::assert`] with the filters for runs against the local services.
+#[track_caller]
+pub fn assert_live_snapshot(name: &str, run: &Run) {
+    RunSnapshot::live().assert(name, run);
 }
