@@ -392,12 +392,7 @@ fn pypi_attestations_verify(
         .args(dists)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    crate::support::outcome(&out)
 }
 
 #[test]

@@ -270,18 +270,7 @@ fn dsse_bundles_show_the_statement() {
         .unwrap(),
     )
     .unwrap();
-    let bundle = json!({
-        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-        "verificationMaterial": {
-            "certificate": {"rawBytes": attestation["verification_material"]["certificate"]},
-            "tlogEntries": attestation["verification_material"]["transparency_entries"],
-        },
-        "dsseEnvelope": {
-            "payload": attestation["envelope"]["statement"],
-            "payloadType": "application/vnd.in-toto+json",
-            "signatures": [{"sig": attestation["envelope"]["signature"]}],
-        },
-    });
+    let bundle = vectors::bundle_of_attestation(&attestation);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path()

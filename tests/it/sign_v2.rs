@@ -15,7 +15,7 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::Value;
 
-use crate::support::server::{bind_local, run_server};
+use crate::support::server::{bind_local, run_server, RunningServer};
 use crate::support::signing::SigningSetup;
 use crate::support::sigstore_stack::endpoint;
 use crate::support::{assert_run, gl_sign, python_tool, run, with_suffix, Run};
@@ -325,6 +325,22 @@ struct Redirector {
     bodies: Arc<Mutex<Vec<String>>>,
 }
 
+impl Redirector {
+    /// Serve Fulcio's `POST /api/v2/signingCert` on `listener`, answering
+    /// every request with a 307 to `target`; the server runs while the guard lives.
+    fn serve(listener: std::net::TcpListener, target: String) -> (Redirector, RunningServer) {
+        let redirector = Redirector {
+            target,
+            seen: Arc::new(AtomicUsize::new(0)),
+            bodies: Arc::new(Mutex::new(Vec::new())),
+        };
+        let app = Router::new()
+            .route("/api/v2/signingCert", post(redirect))
+            .with_state(redirector.clone());
+        (redirector, run_server("redirector", listener, app))
+    }
+}
+
 async fn redirect(State(r): State<Redirector>, body: Bytes) -> Response {
     r.seen.fetch_add(1, Ordering::SeqCst);
     r.bodies
@@ -345,15 +361,7 @@ fn a_redirect_to_another_port_does_not_carry_the_token() {
     // have answered with a certificate.
     let target = format!("{}/api/v2/signingCert", s.stack.fulcio_url());
     let (listener, url) = bind_local();
-    let redirector = Redirector {
-        target,
-        seen: Arc::new(AtomicUsize::new(0)),
-        bodies: Arc::new(Mutex::new(Vec::new())),
-    };
-    let app = Router::new()
-        .route("/api/v2/signingCert", post(redirect))
-        .with_state(redirector.clone());
-    let _server = run_server("redirector", listener, app);
+    let (redirector, _server) = Redirector::serve(listener, target);
 
     let token = s.stack.token();
     let result = s.sign_blob(
@@ -381,18 +389,11 @@ fn a_redirect_to_https_on_the_same_host_and_port_is_not_followed() {
     // (and fails in the TLS handshake); an origin check stops at the 307.
     let s = setup(1);
     let (listener, url) = bind_local();
-    let redirector = Redirector {
-        target: format!(
-            "{}/api/v2/signingCert",
-            url.replacen("http://", "https://", 1)
-        ),
-        seen: Arc::new(AtomicUsize::new(0)),
-        bodies: Arc::new(Mutex::new(Vec::new())),
-    };
-    let app = Router::new()
-        .route("/api/v2/signingCert", post(redirect))
-        .with_state(redirector.clone());
-    let _server = run_server("redirector", listener, app);
+    let target = format!(
+        "{}/api/v2/signingCert",
+        url.replacen("http://", "https://", 1)
+    );
+    let (redirector, _server) = Redirector::serve(listener, target);
     let result = s.sign(&["--fulcio-url", &url, "--rekor-url", s.stack.rekor_url()]);
     assert_run(&result, 2, &["refused the request (307)"]);
     assert_eq!(redirector.seen.load(Ordering::SeqCst), 1);

@@ -93,6 +93,16 @@ pub fn python_tool(tool: &str) -> Option<PathBuf> {
     None
 }
 
+/// Whether another tool's run succeeded, and its stdout and stderr as one text.
+pub fn outcome(out: &Output) -> (bool, String) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }

@@ -141,12 +141,7 @@ impl SigningSetup {
             .args(files)
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        super::outcome(&out)
     }
 
     /// `sigstore sign` of `file` with the stack's token and `trust_config`.

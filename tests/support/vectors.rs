@@ -181,3 +181,20 @@ pub fn assert_copy_matches_shared(sub: &str) {
         );
     }
 }
+
+/// The Sigstore bundle a PEP 740 attestation stands for (pypi-attestations'
+/// `Attestation.to_bundle`), built here independently of gl-sign's converter.
+pub fn bundle_of_attestation(attestation: &Value) -> Value {
+    json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {
+            "certificate": {"rawBytes": attestation["verification_material"]["certificate"]},
+            "tlogEntries": attestation["verification_material"]["transparency_entries"],
+        },
+        "dsseEnvelope": {
+            "payload": attestation["envelope"]["statement"],
+            "payloadType": "application/vnd.in-toto+json",
+            "signatures": [{"sig": attestation["envelope"]["signature"]}],
+        },
+    })
+}
