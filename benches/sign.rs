@@ -10,69 +10,20 @@
 #[allow(dead_code, unused_imports)]
 mod support;
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use support::sigstore_stack::LocalSigstore;
-
-const LATENCY: Duration = Duration::from_millis(50);
-
-fn files(dir: &Path, tag: &str, n: usize) -> Vec<PathBuf> {
-    (0..n)
-        .map(|i| {
-            let f = dir.join(format!("{tag}-{i:02}.whl"));
-            std::fs::write(&f, format!("{tag} wheel {i}").repeat(1000)).unwrap();
-            f
-        })
-        .collect()
-}
-
-fn time(mut cmd: Command) -> Duration {
-    let start = Instant::now();
-    let out = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let elapsed = start.elapsed();
-    assert!(
-        out.status.success(),
-        "{:?} failed: {}",
-        cmd,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    elapsed
-}
-
-fn best(mut f: impl FnMut(usize) -> Duration) -> Duration {
-    (0..3).map(&mut f).min().unwrap()
-}
+use common::{best, time, Bench, LATENCY};
 
 fn main() {
-    let stack = LocalSigstore::start();
-    for service in [stack.oidc(), stack.fulcio(), stack.rekor()] {
-        service.set_latency(LATENCY);
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let trust = stack.write_trust_files(dir.path());
-    let gl_sign = |files: &[PathBuf]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_gl-sign"));
-        c.arg("sign-blob")
-            .args(files)
-            .env("SIGSTORE_ID_TOKEN", stack.token())
-            .args([
-                "--fulcio-url",
-                stack.fulcio_url(),
-                "--rekor-url",
-                stack.rekor_url(),
-            ])
-            .arg("--trusted-root")
-            .arg(&trust.trusted_root);
-        c
-    };
-    let one = best(|run| time(gl_sign(&files(dir.path(), &format!("g1r{run}"), 1))));
-    let twenty = best(|run| time(gl_sign(&files(dir.path(), &format!("g20r{run}"), 20))));
+    let bench = Bench::start();
+    let (stack, trust) = (&bench.stack, &bench.trust);
+    let files = |tag: &str, n| bench.wheels(tag, n, |i| format!("{tag}-{i:02}.whl"));
+    let gl_sign = |files: &[PathBuf]| bench.gl_sign("sign-blob", files);
+    let one = best(|run| time(gl_sign(&files(&format!("g1r{run}"), 1))));
+    let twenty = best(|run| time(gl_sign(&files(&format!("g20r{run}"), 20))));
     println!(
         "sign-blob against the local Sigstore, {} ms added to every request:",
         LATENCY.as_millis()
@@ -99,8 +50,8 @@ fn main() {
             .args(files);
         c
     };
-    let py_one = best(|run| time(py(&files(dir.path(), &format!("p1r{run}"), 1))));
-    let py_twenty = best(|run| time(py(&files(dir.path(), &format!("p20r{run}"), 20))));
+    let py_one = best(|run| time(py(&files(&format!("p1r{run}"), 1))));
+    let py_twenty = best(|run| time(py(&files(&format!("p20r{run}"), 20))));
     println!(
         "  sigstore-python  1 file {:>7.1} ms   20 files {:>7.1} ms   20/1 = {:.2}",
         py_one.as_secs_f64() * 1e3,

@@ -11,7 +11,9 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::support::sigstore_stack::{endpoint, LocalSigstore, TrustFiles};
-use crate::support::{assert_live_snapshot, assert_run, gl_sign, run, Run};
+use crate::support::{
+    assert_live_snapshot, assert_run, gl_sign, python_tool, run, with_suffix, Run,
+};
 
 const PUBLISH: &str = "https://docs.pypi.org/attestations/publish/v1";
 const SLSA: &str = "https://slsa.dev/provenance/v1";
@@ -46,12 +48,6 @@ fn setup(n: usize) -> Setup {
         trust,
         dists,
     }
-}
-
-fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
-    let mut s = file.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
 }
 
 impl Setup {
@@ -371,27 +367,9 @@ fn wrong_answers_from_fulcio_or_rekor_write_nothing() {
     }
 }
 
-/// pypi-attestations, from `$GL_SIGN_PYTHON_BIN` (set by scripts/test) or
-/// `.venv/bin`. Outside CI a missing tool skips with a note; in CI it fails.
+/// pypi-attestations, from `$GL_SIGN_PYTHON_BIN` (set by scripts/test) or `.venv/bin`.
 fn pypi_attestations() -> Option<PathBuf> {
-    let bin = std::env::var_os("GL_SIGN_PYTHON_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin"))
-        .join("pypi-attestations");
-    if bin.exists() {
-        return Some(bin);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "pypi-attestations is required in CI but {} does not exist (scripts/test installs it)",
-            bin.display()
-        );
-    }
-    eprintln!(
-        "skipped: pypi-attestations not found at {} (run scripts/test, which installs it)",
-        bin.display()
-    );
-    None
+    python_tool("pypi-attestations").map(|bin| bin.join("pypi-attestations"))
 }
 
 /// `pypi-attestations verify attestation` takes no trust root; `--offline`
@@ -414,12 +392,7 @@ fn pypi_attestations_verify(
         .args(dists)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    crate::support::outcome(&out)
 }
 
 #[test]

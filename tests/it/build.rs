@@ -464,7 +464,7 @@ fn a_missing_interpreter_or_build_module_is_a_clear_error() {
 /// The venv's python, with PyPA build, setuptools and wheel importable.
 /// Outside CI their absence skips the test with a note; in CI it fails.
 fn build_python() -> Option<PathBuf> {
-    let bin = crate::publish_real::python_tool("pyproject-build")?;
+    let bin = crate::support::python_tool("pyproject-build")?;
     let python = bin.join("python");
     let ok = Command::new(&python)
         .args(["-c", "import build, setuptools, wheel"])
@@ -662,7 +662,7 @@ def build_sdist(sdist_directory, config_settings=None):
 
 #[test]
 fn dists_that_do_not_carry_the_written_metadata_are_rejected() {
-    let Some(bin) = crate::publish_real::python_tool("pyproject-build") else {
+    let Some(bin) = crate::support::python_tool("pyproject-build") else {
         return;
     };
     let project = Project::new(&[

@@ -510,20 +510,8 @@ fn bad_trusted_root_is_an_error_with_a_hint() {
 
 #[test]
 fn unreadable_file_is_an_error() {
-    let result = run(gl_sign()
-        .args([
-            "verify-blob",
-            "--offline",
-            "/nonexistent/pkg.whl",
-            "--bundle",
-        ])
-        .arg(vectors::path("bundles/conf-happy-path-v0.3.sigstore.json"))
-        .args([
-            "--certificate-identity",
-            vectors::GITHUB_IDENTITY,
-            "--certificate-oidc-issuer",
-            vectors::GITHUB_ISSUER,
-        ]));
+    let result =
+        run(vectors::verify_bundle(&vectors::happy_v03_path()).arg("/nonexistent/pkg.whl"));
     assert_run(&result, 2, &["cannot read file /nonexistent/pkg.whl"]);
 }
 

@@ -31,21 +31,9 @@ fn attestation(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(pep740(name)).unwrap()).unwrap()
 }
 
-/// The Sigstore bundle an attestation stands for (pypi-attestations'
-/// `Attestation.to_bundle`), built here independently of gl-sign's converter.
+/// The Sigstore bundle an attestation stands for.
 fn bundle_of(attestation: &Value) -> Value {
-    json!({
-        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-        "verificationMaterial": {
-            "certificate": {"rawBytes": attestation["verification_material"]["certificate"]},
-            "tlogEntries": attestation["verification_material"]["transparency_entries"],
-        },
-        "dsseEnvelope": {
-            "payload": attestation["envelope"]["statement"],
-            "payloadType": "application/vnd.in-toto+json",
-            "signatures": [{"sig": attestation["envelope"]["signature"]}],
-        },
-    })
+    vectors::bundle_of_attestation(attestation)
 }
 
 /// A directory holding copies of the dists (under their own or other names).
@@ -90,8 +78,12 @@ fn flip_b64(value: &mut Value, at: usize) {
     *value = json!(STANDARD.encode(bytes));
 }
 
-fn gitlab_identity() -> Vec<&'static str> {
-    vec!["--gitlab-project", GITLAB_PROJECT]
+/// [`verify`] with `args`, the GitLab project's signer pinned.
+fn verify_gitlab(file: &Path, args: &[&str]) -> Run {
+    verify(
+        file,
+        &[args, &["--gitlab-project", GITLAB_PROJECT]].concat(),
+    )
 }
 
 // ----- hole 3: a DSSE bundle is an attestation, not a signature -----
@@ -105,7 +97,7 @@ fn dsse_bundle_is_refused_as_a_blob_signature_without_type() {
         &bundle_of(&attestation(&format!("{GITLAB_DIST}.publish.attestation"))),
     );
     let b = bundle.to_str().unwrap();
-    let no_type = verify(&dist, &[&["--bundle", b][..], &gitlab_identity()].concat());
+    let no_type = verify_gitlab(&dist, &["--bundle", b]);
     // "expected a signature over the file, found an in-toto attestation
     // (DSSE) with predicate type …" and the hint that names --type.
     assert_run_snapshot("run-verify-blob-dsse-without-type", &no_type);
@@ -116,15 +108,12 @@ fn dsse_bundle_is_refused_as_a_blob_signature_without_type() {
     )
     .unwrap();
     assert_run(
-        &verify(&dist, &gitlab_identity()),
+        &verify_gitlab(&dist, &[]),
         1,
         &["found an in-toto attestation"],
     );
 
-    let with_type = verify(
-        &dist,
-        &[&["--bundle", b, "--type", PUBLISH][..], &gitlab_identity()].concat(),
-    );
+    let with_type = verify_gitlab(&dist, &["--bundle", b, "--type", PUBLISH]);
     assert_run(&with_type, 0, &["OK "]);
 }
 
@@ -137,12 +126,7 @@ fn dsse_bundle_must_attest_the_requested_type_name_and_digest() {
         &bundle_of(&attestation(&format!("{GITLAB_DIST}.publish.attestation"))),
     );
     let b = bundle.to_str().unwrap();
-    let with = |file: &Path, t: &str| {
-        verify(
-            file,
-            &[&["--bundle", b, "--type", t][..], &gitlab_identity()].concat(),
-        )
-    };
+    let with = |file: &Path, t: &str| verify_gitlab(file, &["--bundle", b, "--type", t]);
     assert_run(
         &with(&dist, SLSA),
         1,
@@ -315,13 +299,9 @@ fn dsse_bundle_mutated_one_field_at_a_time_is_rejected() {
         let mut bundle = good.clone();
         mutate(&mut bundle);
         let path = d.write("mutated.sigstore.json", &bundle);
-        let run = verify(
+        let run = verify_gitlab(
             &dist,
-            &[
-                &["--bundle", path.to_str().unwrap(), "--type", PUBLISH][..],
-                &gitlab_identity(),
-            ]
-            .concat(),
+            &["--bundle", path.to_str().unwrap(), "--type", PUBLISH],
         );
         assert_eq!(
             run.code, 1,
@@ -338,15 +318,11 @@ fn dsse_bundle_mutated_one_field_at_a_time_is_rejected() {
 fn real_gitlab_attestation_verifies_beside_the_dist_and_by_flag() {
     let dist = pep740(GITLAB_DIST);
     // Found beside the dist: FILE.publish.attestation.
-    let beside = verify(&dist, &gitlab_identity());
+    let beside = verify_gitlab(&dist, &[]);
     assert_run(&beside, 0, &["OK "]);
-    let json = verify(
+    let json = verify_gitlab(
         &dist,
-        &[
-            &gitlab_identity()[..],
-            &["--gitlab-ref", "refs/heads/main", "--output", "json"],
-        ]
-        .concat(),
+        &["--gitlab-ref", "refs/heads/main", "--output", "json"],
     );
     assert_run(&json, 0, &[]);
     let doc: Value = serde_json::from_str(&json.stdout).unwrap();
@@ -356,22 +332,11 @@ fn real_gitlab_attestation_verifies_beside_the_dist_and_by_flag() {
     assert_eq!(file["sha256"], GITLAB_SHA256);
     assert_eq!(file["log_index"], 149945774);
     let att = pep740(&format!("{GITLAB_DIST}.publish.attestation"));
-    let explicit = verify(
-        &dist,
-        &[
-            &["--attestation", att.to_str().unwrap()][..],
-            &gitlab_identity(),
-        ]
-        .concat(),
-    );
+    let explicit = verify_gitlab(&dist, &["--attestation", att.to_str().unwrap()]);
     assert_run(&explicit, 0, &["OK "]);
-    let typed = verify(
+    let typed = verify_gitlab(
         &dist,
-        &[
-            &["--attestation", att.to_str().unwrap(), "--type", SLSA][..],
-            &gitlab_identity(),
-        ]
-        .concat(),
+        &["--attestation", att.to_str().unwrap(), "--type", SLSA],
     );
     assert_run(
         &typed,
@@ -427,10 +392,7 @@ fn real_gitlab_attestation_is_rejected_for_another_signer_or_file() {
         );
     }
     // The other dist, and this dist with one byte changed.
-    let other = verify(
-        &pep740(GITHUB_DIST),
-        &[&["--attestation", a][..], &gitlab_identity()].concat(),
-    );
+    let other = verify_gitlab(&pep740(GITHUB_DIST), &["--attestation", a]);
     assert_run(
         &other,
         1,
@@ -441,10 +403,7 @@ fn real_gitlab_attestation_is_rejected_for_another_signer_or_file() {
     let mut bytes = std::fs::read(&dist).unwrap();
     bytes[0] ^= 0x01;
     std::fs::write(&changed, bytes).unwrap();
-    let run = verify(
-        &changed,
-        &[&["--attestation", a][..], &gitlab_identity()].concat(),
-    );
+    let run = verify_gitlab(&changed, &["--attestation", a]);
     assert_run(
         &run,
         1,
@@ -513,14 +472,7 @@ fn real_attestations_mutated_one_field_at_a_time() {
         let mut att = good.clone();
         mutate(&mut att);
         let path = d.write("mutated.attestation", &att);
-        let run = verify(
-            &dist,
-            &[
-                &["--attestation", path.to_str().unwrap()][..],
-                &gitlab_identity(),
-            ]
-            .concat(),
-        );
+        let run = verify_gitlab(&dist, &["--attestation", path.to_str().unwrap()]);
         assert_eq!(run.code, code, "{what}\n{}{}", run.stdout, run.stderr);
         assert!(
             run.all().contains(message),
@@ -552,17 +504,6 @@ fn real_attestations_mutated_one_field_at_a_time() {
 
 #[test]
 fn copied_pep740_vectors_match_shared() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/pep740");
-    if !shared.exists() {
-        eprintln!("skipped: ../shared/vectors is not beside this checkout");
-        return;
-    }
-    for entry in std::fs::read_dir(&shared).unwrap() {
-        let name = entry.unwrap().file_name();
-        assert_eq!(
-            std::fs::read(shared.join(&name)).unwrap(),
-            std::fs::read(pep740(name.to_str().unwrap())).unwrap(),
-            "{name:?}"
-        );
-    }
+    // tests/data/vectors/pep740 is a copy of ../shared/vectors/pep740; keep it exact.
+    vectors::assert_copy_matches_shared("pep740");
 }

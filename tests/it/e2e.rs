@@ -65,7 +65,7 @@ fn variables(doc: &BTreeMap<String, Value>, job: &str) -> BTreeMap<String, Strin
 
 #[test]
 fn the_generated_pipeline_runs_end_to_end() {
-    let Some(python_bin) = crate::publish_real::python_tool("pyproject-build") else {
+    let Some(python_bin) = crate::support::python_tool("pyproject-build") else {
         return;
     };
     let sigstore = LocalSigstore::start();

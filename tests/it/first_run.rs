@@ -354,7 +354,7 @@ fn the_tutorial_project_passes_its_first_pipelines_in_gitlab_ci_local() {
     let Some((gcl, node_bin)) = gitlab_ci_local() else {
         return;
     };
-    let Some(python_bin) = crate::publish_real::python_tool("pyproject-build") else {
+    let Some(python_bin) = crate::support::python_tool("pyproject-build") else {
         return;
     };
     let sigstore = LocalSigstore::start();

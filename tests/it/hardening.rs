@@ -2,6 +2,7 @@
 //! sigstore-verify alone would have let pass, verdicts that name what decided.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -28,20 +29,14 @@ fn write(dir: &Path, name: &str, value: &Value) -> PathBuf {
 
 /// verify-blob a.txt against `bundle` with the GitHub conformance identity.
 fn verify(bundle: &Value, root: &Path) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "bundle.sigstore.json", bundle);
-    run(gl_sign()
-        .args(["verify-blob", "--offline", "--trusted-root"])
-        .arg(root)
-        .arg(vectors::artifact())
-        .arg("--bundle")
-        .arg(&path)
-        .args([
-            "--certificate-identity",
-            vectors::GITHUB_IDENTITY,
-            "--certificate-oidc-issuer",
-            vectors::GITHUB_ISSUER,
-        ]))
+    vectors::verify_changed(bundle, root)
+}
+
+/// verify-blob a.txt against the bundle file `path`, its signer pinned.
+fn verify_file(path: &Path) -> Command {
+    let mut cmd = vectors::verify_bundle(path);
+    cmd.arg(vectors::artifact());
+    cmd
 }
 
 fn entry(bundle: &mut Value) -> &mut Value {
@@ -119,17 +114,7 @@ fn the_verdict_names_the_entry_that_proved_inclusion_and_the_trust_root() {
 fn the_embedded_root_is_named_in_text_and_json() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "b.json", &vectors::happy_v03());
-    let result = run(gl_sign()
-        .args(["verify-blob", "--offline", "--output", "json"])
-        .arg(vectors::artifact())
-        .arg("--bundle")
-        .arg(&path)
-        .args([
-            "--certificate-identity",
-            vectors::GITHUB_IDENTITY,
-            "--certificate-oidc-issuer",
-            vectors::GITHUB_ISSUER,
-        ]));
+    let result = run(verify_file(&path).args(["--output", "json"]));
     assert_run(&result, 0, &[]);
     let doc: Value = serde_json::from_str(&result.stdout).unwrap();
     assert_eq!(
@@ -144,18 +129,7 @@ fn the_embedded_root_is_named_in_text_and_json() {
 fn a_trusted_root_from_the_environment_is_announced() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "b.json", &vectors::happy_v03());
-    let result = run(gl_sign()
-        .args(["verify-blob", "--offline"])
-        .env("GL_SIGN_TRUSTED_ROOT", vectors::prod_root())
-        .arg(vectors::artifact())
-        .arg("--bundle")
-        .arg(&path)
-        .args([
-            "--certificate-identity",
-            vectors::GITHUB_IDENTITY,
-            "--certificate-oidc-issuer",
-            vectors::GITHUB_ISSUER,
-        ]));
+    let result = run(verify_file(&path).env("GL_SIGN_TRUSTED_ROOT", vectors::prod_root()));
     assert_run(&result, 0, &[]);
     assert!(
         result.stderr.contains(&format!(
@@ -166,19 +140,10 @@ fn a_trusted_root_from_the_environment_is_announced() {
         result.stderr
     );
     // Given as a flag, nothing is announced.
-    let result = run(gl_sign()
-        .args(["verify-blob", "--offline", "--trusted-root"])
+    let result = run(verify_file(&path)
+        .arg("--trusted-root")
         .arg(vectors::prod_root())
-        .env("GL_SIGN_TRUSTED_ROOT", vectors::prod_root())
-        .arg(vectors::artifact())
-        .arg("--bundle")
-        .arg(&path)
-        .args([
-            "--certificate-identity",
-            vectors::GITHUB_IDENTITY,
-            "--certificate-oidc-issuer",
-            vectors::GITHUB_ISSUER,
-        ]));
+        .env("GL_SIGN_TRUSTED_ROOT", vectors::prod_root()));
     assert_run(&result, 0, &[]);
     assert!(
         !result.stderr.contains("GL_SIGN_TRUSTED_ROOT"),

@@ -302,7 +302,7 @@ fn the_structure_check_can_fail() {
 
 #[test]
 fn generated_yaml_validates_against_gitlabs_schema() {
-    let Some(bin) = crate::publish_real::python_tool("check-jsonschema") else {
+    let Some(bin) = crate::support::python_tool("check-jsonschema") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -500,7 +500,7 @@ fn the_projects_own_pipeline_is_sound() {
         Some("sigstore")
     );
     check_release_jobs(&doc);
-    let Some(bin) = crate::publish_real::python_tool("check-jsonschema") else {
+    let Some(bin) = crate::support::python_tool("check-jsonschema") else {
         return;
     };
     let out = Command::new(bin.join("check-jsonschema"))
@@ -566,7 +566,7 @@ fn init_on_the_tutorial_project_falls_back_and_says_so() {
     let r = run(gl_sign().current_dir(&dir).args(["init", "--check"]));
     assert_run(&r, 1, &[r#"package name "real_name": from"#]);
 
-    let Some(bin) = crate::publish_real::python_tool("check-jsonschema") else {
+    let Some(bin) = crate::support::python_tool("check-jsonschema") else {
         return;
     };
     let out = Command::new(bin.join("check-jsonschema"))

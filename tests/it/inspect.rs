@@ -270,18 +270,7 @@ fn dsse_bundles_show_the_statement() {
         .unwrap(),
     )
     .unwrap();
-    let bundle = json!({
-        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-        "verificationMaterial": {
-            "certificate": {"rawBytes": attestation["verification_material"]["certificate"]},
-            "tlogEntries": attestation["verification_material"]["transparency_entries"],
-        },
-        "dsseEnvelope": {
-            "payload": attestation["envelope"]["statement"],
-            "payloadType": "application/vnd.in-toto+json",
-            "signatures": [{"sig": attestation["envelope"]["signature"]}],
-        },
-    });
+    let bundle = vectors::bundle_of_attestation(&attestation);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path()
@@ -478,18 +467,10 @@ fn unreadable_and_unknown_input_exit_2_saying_what_was_expected() {
 
 #[test]
 fn copied_pep740_vectors_match_shared() {
-    // tests/data/vectors/pep740 is a copy of ../shared/vectors/pep740; keep it exact.
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/pep740");
-    if !shared.exists() {
-        eprintln!("skipped: ../shared/vectors is not beside this checkout");
-        return;
-    }
-    for entry in std::fs::read_dir(&shared).unwrap() {
-        let name = entry.unwrap().file_name();
-        assert_eq!(
-            std::fs::read(shared.join(&name)).unwrap(),
-            std::fs::read(vectors::path("pep740").join(&name)).unwrap(),
-            "{name:?}"
-        );
+    // tests/data/vectors is a copy of ../shared/vectors; keep exact what the
+    // snapshots above explain (pep740/, and the bundles and GitLab
+    // certificate too).
+    for sub in ["pep740", "bundles", "gitlab"] {
+        vectors::assert_copy_matches_shared(sub);
     }
 }

@@ -5,6 +5,7 @@
 //! Keys are generated in each test; every log entry lives in the local Rekor v1
 //! (tests/support), with a real SET, inclusion proof and signed checkpoint.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::encoding::AsDer;
@@ -17,7 +18,7 @@ use sha2::Digest as _;
 
 use crate::support::pki::{hex, pem_encode, sha256};
 use crate::support::sigstore_stack::LocalSigstore;
-use crate::support::{assert_run, gl_sign, run, vectors, Run};
+use crate::support::{assert_run, gl_sign, run, vectors, with_suffix, Run};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -202,7 +203,7 @@ impl Env {
         (file, pem)
     }
 
-    fn verify(&self, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Run {
+    fn verify(&self, args: &[&dyn AsRef<OsStr>]) -> Run {
         let mut cmd = gl_sign();
         cmd.arg("verify-blob").arg("--trusted-root").arg(&self.root);
         for arg in args {
@@ -210,12 +211,26 @@ impl Env {
         }
         run(&mut cmd)
     }
-}
 
-fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
-    let mut name = file.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
+    /// verify-blob `file` (or digest) with `--key key`, then `extra`.
+    fn verify_key(&self, file: &dyn AsRef<OsStr>, key: &Path, extra: &[&dyn AsRef<OsStr>]) -> Run {
+        self.verify(&[&[file, &"--key", &key][..], extra].concat())
+    }
+
+    /// [`Self::verify_key`] of a bare `--signature sig`, its entry looked up
+    /// in the local Rekor.
+    fn verify_logged_sig(&self, file: &dyn AsRef<OsStr>, key: &Path, sig: &Path) -> Run {
+        self.verify_key(
+            file,
+            key,
+            &[
+                &"--signature",
+                &sig,
+                &"--rekor-url",
+                &self.stack.rekor_url(),
+            ],
+        )
+    }
 }
 
 fn fingerprint(key: &TestKey) -> String {
@@ -231,20 +246,21 @@ fn each_key_type_verifies_its_bundle_and_its_sig() {
         let (file, pem) = env.signed(&format!("{kind:?}.bin"), &data, &key);
         let fp = fingerprint(&key);
         // The bundle beside the file, found by default, fully offline.
-        let beside = env.verify(&[&file, &"--key", &pem, &"--offline"]);
+        let beside = env.verify_key(&file, &pem, &[&"--offline"]);
         assert_run(&beside, 0, &["OK ", &format!("key {fp}")]);
         // The bare .sig: its entry is looked up in the local Rekor.
-        let sig = env.verify(&[
+        let sig = env.verify_key(
             &file,
-            &"--key",
             &pem,
-            &"--signature",
-            &with_suffix(&file, ".sig"),
-            &"--rekor-url",
-            &env.stack.rekor_url(),
-            &"--output",
-            &"json",
-        ]);
+            &[
+                &"--signature",
+                &with_suffix(&file, ".sig"),
+                &"--rekor-url",
+                &env.stack.rekor_url(),
+                &"--output",
+                &"json",
+            ],
+        );
         assert_run(&sig, 0, &["\"key-signature+rekor\"", "\"log_index\""]);
         let doc: Value = serde_json::from_str(&sig.stdout).unwrap();
         assert_eq!(doc["verified"], 1, "{kind:?}: {}", sig.stdout);
@@ -261,7 +277,7 @@ fn another_key_is_rejected_with_its_fingerprint() {
         let (file, _) = env.signed(&format!("{kind:?}.bin"), b"payload", &key);
         let wrong = env.path(&format!("{kind:?}-other.pub"));
         std::fs::write(&wrong, other.public_pem()).unwrap();
-        let result = env.verify(&[&file, &"--key", &wrong, &"--offline"]);
+        let result = env.verify_key(&file, &wrong, &[&"--offline"]);
         assert_run(
             &result,
             1,
@@ -276,26 +292,19 @@ fn another_key_is_rejected_with_its_fingerprint() {
         );
         // A bare .sig with the other key is in no log under that key.
         let sig = with_suffix(&file, ".sig");
-        let lookup = env.verify(&[
-            &file,
-            &"--key",
-            &wrong,
-            &"--signature",
-            &sig,
-            &"--rekor-url",
-            &env.stack.rekor_url(),
-        ]);
+        let lookup = env.verify_logged_sig(&file, &wrong, &sig);
         assert_run(&lookup, 1, &["not found in transparency log"]);
         // And without the log, the signature itself fails.
-        let no_log = env.verify(&[
+        let no_log = env.verify_key(
             &file,
-            &"--key",
             &wrong,
-            &"--signature",
-            &sig,
-            &"--insecure-ignore-tlog",
-            &"--offline",
-        ]);
+            &[
+                &"--signature",
+                &sig,
+                &"--insecure-ignore-tlog",
+                &"--offline",
+            ],
+        );
         assert_run(&no_log, 1, &["signature does not verify with the key in"]);
     }
 }
@@ -307,7 +316,7 @@ fn a_tampered_file_is_rejected() {
         let key = TestKey::new(kind);
         let (file, pem) = env.signed(&format!("{kind:?}.bin"), b"original", &key);
         std::fs::write(&file, b"tampered").unwrap();
-        let result = env.verify(&[&file, &"--key", &pem, &"--offline"]);
+        let result = env.verify_key(&file, &pem, &[&"--offline"]);
         assert_eq!(result.code, 1, "{kind:?}: {}", result.all());
         assert!(result.stdout.starts_with("FAILED"), "{}", result.all());
         if kind != Kind::P384 {
@@ -322,25 +331,18 @@ fn a_tampered_file_is_rejected() {
                 )],
             );
         }
-        let sig = env.verify(&[
+        let sig = env.verify_key(
             &file,
-            &"--key",
             &pem,
-            &"--signature",
-            &with_suffix(&file, ".sig"),
-            &"--insecure-ignore-tlog",
-            &"--offline",
-        ]);
+            &[
+                &"--signature",
+                &with_suffix(&file, ".sig"),
+                &"--insecure-ignore-tlog",
+                &"--offline",
+            ],
+        );
         assert_run(&sig, 1, &["signature does not verify with the key in"]);
-        let looked_up = env.verify(&[
-            &file,
-            &"--key",
-            &pem,
-            &"--signature",
-            &with_suffix(&file, ".sig"),
-            &"--rekor-url",
-            &env.stack.rekor_url(),
-        ]);
+        let looked_up = env.verify_logged_sig(&file, &pem, &with_suffix(&file, ".sig"));
         assert_run(&looked_up, 1, &["not found in transparency log"]);
     }
 }
@@ -351,7 +353,7 @@ fn a_bare_sig_needs_the_log_unless_told_otherwise() {
     let key = TestKey::new(Kind::P256);
     let (file, pem) = env.signed("f.bin", b"data", &key);
     let sig = with_suffix(&file, ".sig");
-    let offline = env.verify(&[&file, &"--key", &pem, &"--signature", &sig, &"--offline"]);
+    let offline = env.verify_key(&file, &pem, &[&"--signature", &sig, &"--offline"]);
     assert_run(
         &offline,
         2,
@@ -362,15 +364,16 @@ fn a_bare_sig_needs_the_log_unless_told_otherwise() {
         ],
     );
     // cosign's opt-out: accepted, and said so in the verdict and on stderr.
-    let ignored = env.verify(&[
+    let ignored = env.verify_key(
         &file,
-        &"--key",
         &pem,
-        &"--signature",
-        &sig,
-        &"--offline",
-        &"--insecure-ignore-tlog",
-    ]);
+        &[
+            &"--signature",
+            &sig,
+            &"--offline",
+            &"--insecure-ignore-tlog",
+        ],
+    );
     assert_run(
         &ignored,
         0,
@@ -385,15 +388,7 @@ fn a_bare_sig_needs_the_log_unless_told_otherwise() {
     std::fs::write(&unlogged, b"never logged").unwrap();
     let unlogged_sig = env.path("unlogged.bin.sig");
     std::fs::write(&unlogged_sig, B64.encode(key.sign(b"never logged"))).unwrap();
-    let result = env.verify(&[
-        &unlogged,
-        &"--key",
-        &pem,
-        &"--signature",
-        &unlogged_sig,
-        &"--rekor-url",
-        &env.stack.rekor_url(),
-    ]);
+    let result = env.verify_logged_sig(&unlogged, &pem, &unlogged_sig);
     assert_run(&result, 1, &["not found in transparency log"]);
     // --insecure-ignore-tlog is a --key flag: keyless never skips the log.
     let keyless = env.verify(&[&file, &"--insecure-ignore-tlog"]);
@@ -409,7 +404,7 @@ fn bad_key_files_exit_2_without_showing_the_key() {
         let private = TestKey::new(kind).private_pem();
         let path = env.path(&format!("{kind:?}.key"));
         std::fs::write(&path, &private).unwrap();
-        let result = env.verify(&[&file, &"--key", &path, &"--offline"]);
+        let result = env.verify_key(&file, &path, &[&"--offline"]);
         assert_run(&result, 2, &["holds a private key", "hint: never pass"]);
         let body_line = private.lines().nth(1).unwrap();
         assert!(
@@ -456,10 +451,10 @@ fn bad_key_files_exit_2_without_showing_the_key() {
     for (name, text, expected) in cases {
         let path = env.path(name);
         std::fs::write(&path, text).unwrap();
-        let result = env.verify(&[&file, &"--key", &path, &"--offline"]);
+        let result = env.verify_key(&file, &path, &[&"--offline"]);
         assert_run(&result, 2, &[expected]);
     }
-    let missing = env.verify(&[&file, &"--key", &env.path("absent.pub"), &"--offline"]);
+    let missing = env.verify_key(&file, &env.path("absent.pub"), &[&"--offline"]);
     assert_run(&missing, 2, &["cannot read key"]);
 }
 
@@ -495,15 +490,16 @@ fn identity_flags_are_refused_with_a_key() {
     let env = Env::new();
     let key = TestKey::new(Kind::P256);
     let (file, pem) = env.signed("f.bin", b"data", &key);
-    let result = env.verify(&[
+    let result = env.verify_key(
         &file,
-        &"--key",
         &pem,
-        &"--certificate-identity",
-        &"someone@example.com",
-        &"--certificate-oidc-issuer",
-        &"https://issuer.example",
-    ]);
+        &[
+            &"--certificate-identity",
+            &"someone@example.com",
+            &"--certificate-oidc-issuer",
+            &"https://issuer.example",
+        ],
+    );
     assert_run(
         &result,
         2,
@@ -521,7 +517,7 @@ fn identity_flags_are_refused_with_a_key() {
     });
     let keyless = env.path("keyless.sigstore.json");
     std::fs::write(&keyless, &signed.bundle_json).unwrap();
-    let result = env.verify(&[&file, &"--key", &pem, &"--bundle", &keyless, &"--offline"]);
+    let result = env.verify_key(&file, &pem, &[&"--bundle", &keyless, &"--offline"]);
     assert_run(&result, 2, &["is a keyless bundle", "hint: drop --key"]);
 }
 
@@ -533,7 +529,7 @@ fn a_digest_verifies_instead_of_the_file() {
     let (file, pem) = env.signed("f.bin", data, &key);
     let bundle = with_suffix(&file, ".sigstore.json");
     let digest = format!("sha256:{}", hex(&sha256(data)));
-    let positional = env.verify(&[&digest, &"--key", &pem, &"--bundle", &bundle, &"--offline"]);
+    let positional = env.verify_key(&digest, &pem, &[&"--bundle", &bundle, &"--offline"]);
     assert_run(&positional, 0, &[&format!("OK {digest}")]);
     let flag = env.verify(&[
         &"--digest",
@@ -546,19 +542,11 @@ fn a_digest_verifies_instead_of_the_file() {
     ]);
     assert_run(&flag, 0, &[&format!("OK {digest}")]);
     // The bare .sig with its Rekor entry works from a digest too.
-    let sig = env.verify(&[
-        &digest,
-        &"--key",
-        &pem,
-        &"--signature",
-        &with_suffix(&file, ".sig"),
-        &"--rekor-url",
-        &env.stack.rekor_url(),
-    ]);
+    let sig = env.verify_logged_sig(&digest, &pem, &with_suffix(&file, ".sig"));
     assert_run(&sig, 0, &["OK sha256:"]);
 
     let other = format!("sha256:{}", hex(&sha256(b"something else")));
-    let wrong = env.verify(&[&other, &"--key", &pem, &"--bundle", &bundle, &"--offline"]);
+    let wrong = env.verify_key(&other, &pem, &[&"--bundle", &bundle, &"--offline"]);
     assert_run(
         &wrong,
         1,
@@ -569,7 +557,7 @@ fn a_digest_verifies_instead_of_the_file() {
         )],
     );
     // No file beside a digest: the evidence must be named.
-    let alone = env.verify(&[&digest, &"--key", &pem, &"--offline"]);
+    let alone = env.verify_key(&digest, &pem, &[&"--offline"]);
     assert_run(
         &alone,
         2,
@@ -579,14 +567,15 @@ fn a_digest_verifies_instead_of_the_file() {
     // Ed25519 signs the bytes themselves: a digest cannot verify it.
     let ed = TestKey::new(Kind::Ed25519);
     let (ed_file, ed_pem) = env.signed("ed.bin", data, &ed);
-    let ed_digest = env.verify(&[
+    let ed_digest = env.verify_key(
         &digest,
-        &"--key",
         &ed_pem,
-        &"--bundle",
-        &with_suffix(&ed_file, ".sigstore.json"),
-        &"--offline",
-    ]);
+        &[
+            &"--bundle",
+            &with_suffix(&ed_file, ".sigstore.json"),
+            &"--offline",
+        ],
+    );
     assert_run(
         &ed_digest,
         2,
@@ -618,17 +607,7 @@ fn malformed_digests_exit_2_saying_what_was_expected() {
             vec![digest.clone()],
             vec!["--digest".into(), digest.clone()],
         ] {
-            let result = run(gl_sign()
-                .args(["verify-blob", "--offline"])
-                .args(&args)
-                .arg("--bundle")
-                .arg(&bundle)
-                .args([
-                    "--certificate-identity",
-                    vectors::GITHUB_IDENTITY,
-                    "--certificate-oidc-issuer",
-                    vectors::GITHUB_ISSUER,
-                ]));
+            let result = run(vectors::verify_bundle(&bundle).args(&args));
             assert_run(&result, 2, &[expected, "is not a sha256 digest"]);
         }
     }
@@ -642,17 +621,9 @@ fn vector_digest() -> String {
 }
 
 fn keyless_vector(args: &[&str]) -> Run {
-    run(gl_sign()
-        .args(["verify-blob", "--offline", "--trusted-root"])
+    run(vectors::verify_bundle(&vectors::happy_v03_path())
+        .arg("--trusted-root")
         .arg(vectors::prod_root())
-        .arg("--bundle")
-        .arg(vectors::path("bundles/conf-happy-path-v0.3.sigstore.json"))
-        .args([
-            "--certificate-identity",
-            vectors::GITHUB_IDENTITY,
-            "--certificate-oidc-issuer",
-            vectors::GITHUB_ISSUER,
-        ])
         .args(args))
 }
 
@@ -693,7 +664,7 @@ fn a_digest_verifies_the_conformance_vector() {
 
 #[test]
 fn sigstore_python_agrees_on_digest_input() {
-    let Some(bin) = crate::publish_real::python_tool("sigstore") else {
+    let Some(bin) = crate::support::python_tool("sigstore") else {
         return;
     };
     let python = |digest: &str| {
@@ -754,37 +725,18 @@ fn use_signed_timestamps_requires_an_rfc3161_timestamp() {
         &["expected an RFC 3161 signed timestamp (--use-signed-timestamps), the bundle has none"],
     );
     // The Rekor v2 vector carries a TSA timestamp, which is verified.
-    let with = run(gl_sign()
-        .args([
-            "verify-blob",
-            "--offline",
-            "--use-signed-timestamps",
-            "--trusted-root",
-        ])
-        .arg(vectors::path("trusted_root.staging.json"))
-        .arg("--bundle")
-        .arg(vectors::path(
-            "bundles/conf-rekor2-happy-path.sigstore.json",
-        ))
-        .args([
-            "--certificate-identity",
-            vectors::GITHUB_IDENTITY,
-            "--certificate-oidc-issuer",
-            vectors::GITHUB_ISSUER,
-        ])
-        .arg(&file));
+    let with = run(vectors::verify_bundle(&vectors::path(
+        "bundles/conf-rekor2-happy-path.sigstore.json",
+    ))
+    .args(["--use-signed-timestamps", "--trusted-root"])
+    .arg(vectors::path("trusted_root.staging.json"))
+    .arg(&file));
     assert_run(&with, 0, &["OK "]);
     // A managed-key bundle without one is refused the same way.
     let env = Env::new();
     let key = TestKey::new(Kind::P256);
     let (signed, pem) = env.signed("f.bin", b"data", &key);
-    let result = env.verify(&[
-        &signed,
-        &"--key",
-        &pem,
-        &"--offline",
-        &"--use-signed-timestamps",
-    ]);
+    let result = env.verify_key(&signed, &pem, &[&"--offline", &"--use-signed-timestamps"]);
     assert_run(&result, 1, &["expected an RFC 3161 signed timestamp"]);
 }
 
@@ -883,7 +835,7 @@ fn cosign_v2_key_bundles_verify_and_a_bad_set_is_rejected() {
             .unwrap();
         let good = env.path(&format!("{kind:?}.cosign.bundle"));
         std::fs::write(&good, legacy(set).to_string()).unwrap();
-        let result = env.verify(&[&file, &"--key", &pem, &"--bundle", &good, &"--offline"]);
+        let result = env.verify_key(&file, &pem, &[&"--bundle", &good, &"--offline"]);
         assert_run(&result, 0, &["OK "]);
         // One flipped bit in the SET.
         let mut set_bytes = B64.decode(set).unwrap();
@@ -891,7 +843,7 @@ fn cosign_v2_key_bundles_verify_and_a_bad_set_is_rejected() {
         set_bytes[last] ^= 1;
         let bad = env.path(&format!("{kind:?}.bad.bundle"));
         std::fs::write(&bad, legacy(&B64.encode(set_bytes)).to_string()).unwrap();
-        let result = env.verify(&[&file, &"--key", &pem, &"--bundle", &bad, &"--offline"]);
+        let result = env.verify_key(&file, &pem, &[&"--bundle", &bad, &"--offline"]);
         assert_run(&result, 1, &["FAILED"]);
         // Without "rekorBundle" the entry is looked up, as for a bare .sig.
         let unlogged = env.path(&format!("{kind:?}.nolog.bundle"));
@@ -900,15 +852,16 @@ fn cosign_v2_key_bundles_verify_and_a_bad_set_is_rejected() {
             json!({"base64Signature": bundle["messageSignature"]["signature"]}).to_string(),
         )
         .unwrap();
-        let result = env.verify(&[
+        let result = env.verify_key(
             &file,
-            &"--key",
             &pem,
-            &"--bundle",
-            &unlogged,
-            &"--rekor-url",
-            &env.stack.rekor_url(),
-        ]);
+            &[
+                &"--bundle",
+                &unlogged,
+                &"--rekor-url",
+                &env.stack.rekor_url(),
+            ],
+        );
         assert_run(&result, 0, &["OK ", "key sha256:"]);
     }
 }
@@ -929,7 +882,7 @@ fn an_extra_unproven_log_entry_is_refused() {
         .unwrap()
         .push(extra);
     std::fs::write(&path, bundle.to_string()).unwrap();
-    let result = env.verify(&[&file, &"--key", &pem, &"--offline"]);
+    let result = env.verify_key(&file, &pem, &[&"--offline"]);
     assert_run(
         &result,
         1,

@@ -8,7 +8,9 @@ use std::process::Command;
 use crate::support::dists::{self, Built};
 use crate::support::gitlab_registry::{endpoint, AuthScheme, LocalGitLab, Role, TokenKind};
 use crate::support::sigstore_stack::{LocalSigstore, TrustFiles};
-use crate::support::{assert_live_snapshot, assert_run, gl_sign, run, Run, RunSnapshot};
+use crate::support::{
+    assert_live_snapshot, assert_run, gl_sign, run, with_suffix, Run, RunSnapshot,
+};
 
 const NAME: &str = "gl-sign-demo";
 const VERSION: &str = "1.2.3";
@@ -19,12 +21,6 @@ struct Release {
     dir: tempfile::TempDir,
     trust: TrustFiles,
     built: Built,
-}
-
-fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
-    let mut s = file.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
 }
 
 impl Release {
@@ -527,7 +523,7 @@ fn bad_credentials_name_the_kind_never_the_value() {
 
 #[test]
 fn pip_downloads_what_gl_sign_published() {
-    let Some(bin) = crate::publish_real::python_tool("pip") else {
+    let Some(bin) = crate::support::python_tool("pip") else {
         return;
     };
     let r = Release::new();

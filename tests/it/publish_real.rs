@@ -1,33 +1,10 @@
 //! gl-sign's uploads checked by real PyPI tooling: pypiserver (a
 //! PyPI-compatible server from PyPI) accepts them and pip installs from it.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{assert_run, dists, gl_sign, run};
-
-/// A venv bin directory holding `tool`: `$GL_SIGN_PYTHON_BIN` (scripts/test) or
-/// `.venv/bin`. Outside CI a missing tool skips with a note; in CI it fails.
-pub fn python_tool(tool: &str) -> Option<PathBuf> {
-    let bin = std::env::var_os("GL_SIGN_PYTHON_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin"));
-    if bin.join(tool).exists() {
-        return Some(bin);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{tool} is required in CI but is not in {} (scripts/test installs it)",
-            bin.display()
-        );
-    }
-    eprintln!(
-        "skipped: {tool} not found in {} (run scripts/test, which installs it)",
-        bin.display()
-    );
-    None
-}
+use crate::support::{assert_run, dists, gl_sign, python_tool, run};
 
 pub struct Server(pub Child);
 

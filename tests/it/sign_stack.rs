@@ -8,90 +8,29 @@ use std::process::Command;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
-use crate::support::sigstore_stack::{endpoint, LocalSigstore, TrustFiles};
-use crate::support::{assert_live_snapshot, assert_run, gl_sign, run, Run};
+use crate::support::signing::SigningSetup;
+use crate::support::sigstore_stack::endpoint;
+use crate::support::{assert_live_snapshot, assert_run, gl_sign, python_tool, run, with_suffix};
 
-struct Setup {
-    stack: LocalSigstore,
-    dir: tempfile::TempDir,
-    trust: TrustFiles,
-    files: Vec<PathBuf>,
-}
+type Setup = SigningSetup;
 
 fn setup(n: usize) -> Setup {
-    let stack = LocalSigstore::start();
-    let dir = tempfile::tempdir().unwrap();
-    let trust = stack.write_trust_files(dir.path());
-    let files = (0..n)
-        .map(|i| {
-            let f = dir.path().join(format!("pkg_{i}-1.0-py3-none-any.whl"));
-            std::fs::write(&f, format!("wheel {i} contents").repeat(100)).unwrap();
-            f
-        })
-        .collect();
-    Setup {
-        stack,
-        dir,
-        trust,
-        files,
-    }
-}
-
-impl Setup {
-    fn identity(&self) -> String {
-        self.stack.identity_for(&self.stack.gitlab_claims())
-    }
-
-    fn sign_with_token(&self, token: &str, files: &[PathBuf], extra: &[&str]) -> Run {
-        run(gl_sign()
-            .arg("sign-blob")
-            .args(files)
-            .env("SIGSTORE_ID_TOKEN", token)
-            .args([
-                "--fulcio-url",
-                self.stack.fulcio_url(),
-                "--rekor-url",
-                self.stack.rekor_url(),
-            ])
-            .arg("--trusted-root")
-            .arg(&self.trust.trusted_root)
-            .args(extra))
-    }
-
-    fn sign(&self, extra: &[&str]) -> Run {
-        self.sign_with_token(&self.stack.token(), &self.files, extra)
-    }
-
-    fn verify(&self, files: &[PathBuf], extra: &[&str]) -> Run {
-        run(gl_sign()
-            .arg("verify-blob")
-            .args(files)
-            .arg("--trusted-root")
-            .arg(&self.trust.trusted_root)
-            .args([
-                "--certificate-identity",
-                &self.identity(),
-                "--certificate-oidc-issuer",
-                self.stack.issuer_url(),
-            ])
-            .args(extra))
-    }
-}
-
-fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
-    let mut s = file.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
+    SigningSetup::start(n, |i| {
+        (
+            format!("pkg_{i}-1.0-py3-none-any.whl"),
+            format!("wheel {i} contents").repeat(100),
+        )
+    })
 }
 
 fn outputs_exist(file: &Path) -> [bool; 3] {
-    [".sig", ".crt", ".sigstore.json"].map(|s| with_suffix(file, s).exists())
+    SigningSetup::outputs_exist(file)
 }
 
 #[test]
 fn signs_many_files_with_one_certificate_and_every_form_verifies() {
     let s = setup(4);
-    let signed = s.sign(&[]);
+    let signed = s.sign_local(&[]);
     assert_run(
         &signed,
         0,
@@ -150,17 +89,13 @@ fn signs_many_files_with_one_certificate_and_every_form_verifies() {
 #[test]
 fn round_trip_rejects_wrong_identity_issuer_and_tampered_file() {
     let s = setup(2);
-    assert_run(&s.sign(&[]), 0, &[]);
-    let wrong_identity = run(gl_sign()
-        .arg("verify-blob")
-        .args(&s.files)
-        .args(["--offline", "--trusted-root"])
-        .arg(&s.trust.trusted_root)
-        .args([
-            "--certificate-identity",
-            &s.identity().replace("group/proj", "group/other"),
-        ])
-        .args(["--certificate-oidc-issuer", s.stack.issuer_url()]));
+    assert_run(&s.sign_local(&[]), 0, &[]);
+    let wrong_identity = s.verify_as(
+        &s.files,
+        &s.identity().replace("group/proj", "group/other"),
+        s.stack.issuer_url(),
+        &["--offline"],
+    );
     assert_run(
         &wrong_identity,
         1,
@@ -169,17 +104,12 @@ fn round_trip_rejects_wrong_identity_issuer_and_tampered_file() {
             &format!("certificate has {}", s.identity()),
         ],
     );
-    let wrong_issuer = run(gl_sign()
-        .arg("verify-blob")
-        .args(&s.files)
-        .args(["--offline", "--trusted-root"])
-        .arg(&s.trust.trusted_root)
-        .args([
-            "--certificate-identity",
-            &s.identity(),
-            "--certificate-oidc-issuer",
-            "https://gitlab.com",
-        ]));
+    let wrong_issuer = s.verify_as(
+        &s.files,
+        &s.identity(),
+        "https://gitlab.com",
+        &["--offline"],
+    );
     assert_run(&wrong_issuer, 1, &["expected issuer https://gitlab.com"]);
     std::fs::write(&s.files[1], b"swapped").unwrap();
     let tampered = s.verify(&s.files, &["--offline"]);
@@ -195,7 +125,7 @@ fn output_files_have_cosigns_layout_and_openssl_agrees() {
     let s = setup(1);
     let out = s.dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    let signed = s.sign(&["--output-dir", out.to_str().unwrap()]);
+    let signed = s.sign_local(&["--output-dir", out.to_str().unwrap()]);
     assert_live_snapshot("run-sign-blob-ok", &signed);
     let name = s.files[0]
         .file_name()
@@ -256,7 +186,7 @@ fn output_files_have_cosigns_layout_and_openssl_agrees() {
         single.join("a.crt"),
         single.join("a.json"),
     );
-    let signed = s.sign(&[
+    let signed = s.sign_local(&[
         "--b64-certificate",
         "--output-signature",
         sig2.to_str().unwrap(),
@@ -299,26 +229,8 @@ fn output_files_have_cosigns_layout_and_openssl_agrees() {
 }
 
 /// sigstore-python, from `$GL_SIGN_PYTHON_BIN` (set by scripts/test) or `.venv/bin`.
-/// Outside CI a missing tool skips with a note; in CI it fails.
 fn sigstore_python() -> Option<PathBuf> {
-    let bin = std::env::var_os("GL_SIGN_PYTHON_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin"))
-        .join("sigstore");
-    if bin.exists() {
-        return Some(bin);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "sigstore-python is required in CI but {} does not exist (scripts/test installs it)",
-            bin.display()
-        );
-    }
-    eprintln!(
-        "skipped: sigstore-python not found at {} (run scripts/test, which installs it)",
-        bin.display()
-    );
-    None
+    python_tool("sigstore").map(|bin| bin.join("sigstore"))
 }
 
 #[test]
@@ -327,49 +239,14 @@ fn sigstore_python_verifies_gl_sign_bundles() {
         return;
     };
     let s = setup(3);
-    assert_run(&s.sign(&[]), 0, &[]);
-    let out = Command::new(&python)
-        .arg("--trust-config")
-        .arg(&s.trust.client_trust_config)
-        .args([
-            "verify",
-            "identity",
-            "--offline",
-            "--cert-identity",
-            &s.identity(),
-            "--cert-oidc-issuer",
-            s.stack.issuer_url(),
-        ])
-        .args(&s.files)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "sigstore-python rejected gl-sign's bundles:\n{text}"
-    );
+    assert_run(&s.sign_local(&[]), 0, &[]);
+    let config = &s.trust.client_trust_config;
+    let (ok, text) = s.python_verify(&python, config, &s.identity(), &s.files);
+    assert!(ok, "sigstore-python rejected gl-sign's bundles:\n{text}");
     assert_eq!(text.matches("OK: ").count(), 3, "{text}");
     // And it rejects a wrong identity, so the check above means something.
-    let wrong = Command::new(&python)
-        .arg("--trust-config")
-        .arg(&s.trust.client_trust_config)
-        .args([
-            "verify",
-            "identity",
-            "--offline",
-            "--cert-identity",
-            "https://example.com/other",
-            "--cert-oidc-issuer",
-            s.stack.issuer_url(),
-        ])
-        .arg(&s.files[0])
-        .output()
-        .unwrap();
-    assert!(!wrong.status.success());
+    let (wrong, _) = s.python_verify(&python, config, "https://example.com/other", &s.files[..1]);
+    assert!(!wrong);
 }
 
 #[test]
@@ -378,13 +255,7 @@ fn gl_sign_verifies_sigstore_python_bundles() {
         return;
     };
     let s = setup(1);
-    let out = Command::new(&python)
-        .arg("--trust-config")
-        .arg(&s.trust.client_trust_config)
-        .args(["sign", "--identity-token", &s.stack.token()])
-        .arg(&s.files[0])
-        .output()
-        .unwrap();
+    let out = s.python_sign(&python, &s.trust.client_trust_config, &s.files[0]);
     assert!(
         out.status.success(),
         "sigstore-python sign failed:\n{}",
@@ -414,7 +285,7 @@ fn transient_faults_are_retried_and_signing_succeeds() {
     let s = setup(2);
     s.stack.fulcio().fail_next(2, 503);
     s.stack.rekor().fail_next(2, 500);
-    assert_run(&s.sign(&[]), 0, &[]);
+    assert_run(&s.sign_local(&[]), 0, &[]);
     assert_eq!(
         s.stack.fulcio().requests(endpoint::FULCIO_SIGNING_CERT),
         3,
@@ -434,7 +305,7 @@ fn transient_faults_are_retried_and_signing_succeeds() {
     let s = setup(2);
     s.stack.rekor().fail_next(1, 429);
     s.stack.fulcio().drop_next(1);
-    assert_run(&s.sign(&[]), 0, &[]);
+    assert_run(&s.sign_local(&[]), 0, &[]);
     assert_run(
         &s.verify(&s.files, &["--offline"]),
         0,
@@ -446,20 +317,20 @@ fn transient_faults_are_retried_and_signing_succeeds() {
 fn persistent_faults_fail_with_exit_2_and_write_nothing() {
     let s = setup(2);
     s.stack.fulcio().fail_next(100, 500);
-    let result = s.sign(&[]);
+    let result = s.sign_local(&[]);
     assert_run(&result, 2, &["cannot get a signing certificate", "500"]);
     assert_eq!(
         s.stack.fulcio().requests(endpoint::FULCIO_SIGNING_CERT),
         4,
         "one try and three retries"
     );
-    assert!(s.files.iter().all(|f| outputs_exist(f) == [false; 3]));
+    assert!(s.nothing_written());
 
     s.stack.clear_all_faults();
     s.stack.rekor().fail_next(100, 503);
-    let result = s.sign(&[]);
+    let result = s.sign_local(&[]);
     assert_run(&result, 2, &["cannot log the signature", "503"]);
-    assert!(s.files.iter().all(|f| outputs_exist(f) == [false; 3]));
+    assert!(s.nothing_written());
     assert!(std::fs::read_dir(s.dir.path()).unwrap().all(|e| !e
         .unwrap()
         .file_name()
@@ -475,7 +346,7 @@ fn fulcio_rejecting_the_token_is_explained() {
         &s.stack.gitlab_claims(),
         &TokenOptions::default().signed_by_foreign_key(),
     );
-    let result = s.sign_with_token(&forged, &s.files, &[]);
+    let result = s.sign_blob(&forged, &s.files, &s.local_services());
     // "refused the request (401)" and "hint: Fulcio rejected the identity token".
     assert_live_snapshot("run-sign-blob-fulcio-refuses-the-token", &result);
     assert!(
@@ -489,7 +360,7 @@ fn fulcio_rejecting_the_token_is_explained() {
 fn wrong_answers_from_fulcio_or_rekor_are_refused() {
     let s = setup(1);
     s.stack.fulcio_issue_for_other_identity(1);
-    let result = s.sign(&[]);
+    let result = s.sign_local(&[]);
     assert_run(
         &result,
         2,
@@ -508,19 +379,19 @@ fn wrong_answers_from_fulcio_or_rekor_are_refused() {
 
     s.stack.clear_all_faults();
     s.stack.rekor_corrupt_set(1);
-    let result = s.sign(&[]);
+    let result = s.sign_local(&[]);
     assert_run(&result, 2, &["does not verify; nothing was written", "SET"]);
     assert_eq!(outputs_exist(&s.files[0]), [false; 3]);
 
     s.stack.clear_all_faults();
     s.stack.rekor_return_other_body(1);
-    let result = s.sign(&[]);
+    let result = s.sign_local(&[]);
     assert_run(&result, 2, &["nothing was written"]);
     assert_eq!(outputs_exist(&s.files[0]), [false; 3]);
 
     // With the services honest again, the same command works.
     s.stack.clear_all_faults();
-    assert_run(&s.sign(&[]), 0, &[]);
+    assert_run(&s.sign_local(&[]), 0, &[]);
     assert_eq!(outputs_exist(&s.files[0]), [true; 3]);
 }
 
@@ -528,7 +399,7 @@ fn wrong_answers_from_fulcio_or_rekor_are_refused() {
 fn rerun_after_a_partial_failure_redoes_only_what_is_missing() {
     let s = setup(3);
     s.stack.rekor_corrupt_set(1);
-    let first = s.sign(&[]);
+    let first = s.sign_local(&[]);
     assert_run(&first, 2, &["does not verify"]);
     let signed: Vec<bool> = s
         .files
@@ -547,7 +418,7 @@ fn rerun_after_a_partial_failure_redoes_only_what_is_missing() {
 
     s.stack.clear_all_faults();
     s.stack.rekor().reset_counters();
-    let second = s.sign(&[]);
+    let second = s.sign_local(&[]);
     assert_run(&second, 0, &["kept "]);
     assert_eq!(second.stderr.matches("kept ").count(), 2);
     assert_eq!(
@@ -563,7 +434,7 @@ fn rerun_after_a_partial_failure_redoes_only_what_is_missing() {
 
     // A third run does no signing work at all.
     s.stack.fulcio().reset_counters();
-    assert_run(&s.sign(&[]), 0, &[]);
+    assert_run(&s.sign_local(&[]), 0, &[]);
     assert_eq!(s.stack.fulcio().requests(endpoint::FULCIO_SIGNING_CERT), 0);
 }
 
@@ -573,7 +444,7 @@ fn an_expired_certificate_is_not_used() {
     let eleven_minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(11 * 60);
     s.stack
         .with_pki(|pki| pki.set_clock(Some(eleven_minutes_ago)));
-    let result = s.sign(&[]);
+    let result = s.sign_local(&[]);
     assert_run(
         &result,
         2,

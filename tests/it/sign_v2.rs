@@ -4,7 +4,6 @@
 //! clear or after a redirect.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -16,54 +15,31 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::Value;
 
-use crate::support::server::{bind_local, run_server};
-use crate::support::sigstore_stack::{endpoint, LocalSigstore, TrustFiles};
-use crate::support::{assert_run, gl_sign, run, Run};
+use crate::support::server::{bind_local, run_server, RunningServer};
+use crate::support::signing::SigningSetup;
+use crate::support::sigstore_stack::endpoint;
+use crate::support::{assert_run, gl_sign, python_tool, run, with_suffix, Run};
 
-struct Setup {
-    stack: LocalSigstore,
-    dir: tempfile::TempDir,
-    trust: TrustFiles,
-    files: Vec<PathBuf>,
+/// The shared signing setup, with what the Rekor v2 tests add to it.
+struct Setup(SigningSetup);
+
+impl std::ops::Deref for Setup {
+    type Target = SigningSetup;
+    fn deref(&self) -> &SigningSetup {
+        &self.0
+    }
 }
 
 fn setup(n: usize) -> Setup {
-    let stack = LocalSigstore::start();
-    let dir = tempfile::tempdir().unwrap();
-    let trust = stack.write_trust_files(dir.path());
-    let files = (0..n)
-        .map(|i| {
-            let f = dir.path().join(format!("pkg_{i}-1.0.tar.gz"));
-            std::fs::write(&f, format!("sdist {i} contents").repeat(50)).unwrap();
-            f
-        })
-        .collect();
-    Setup {
-        stack,
-        dir,
-        trust,
-        files,
-    }
+    Setup(SigningSetup::start(n, |i| {
+        (
+            format!("pkg_{i}-1.0.tar.gz"),
+            format!("sdist {i} contents").repeat(50),
+        )
+    }))
 }
 
 impl Setup {
-    fn identity(&self) -> String {
-        self.stack.identity_for(&self.stack.gitlab_claims())
-    }
-
-    /// sign-blob with the token and trusted root; services from `args`.
-    fn sign(&self, args: &[&str]) -> Run {
-        run(gl_sign()
-            .arg("sign-blob")
-            .args(&self.files)
-            .env("SIGSTORE_ID_TOKEN", self.stack.token())
-            .env_remove("GL_SIGN_FULCIO_URL")
-            .env_remove("GL_SIGN_REKOR_URL")
-            .arg("--trusted-root")
-            .arg(&self.trust.trusted_root)
-            .args(args))
-    }
-
     fn sign_with_v2_config(&self, extra: &[&str]) -> Run {
         let config = self.trust.signing_config_v2.to_str().unwrap().to_string();
         let mut args = vec!["--signing-config", config.as_str()];
@@ -71,32 +47,28 @@ impl Setup {
         self.sign(&args)
     }
 
-    fn verify(&self) -> Run {
-        run(gl_sign()
-            .arg("verify-blob")
-            .args(&self.files)
-            .arg("--offline")
-            .arg("--trusted-root")
-            .arg(&self.trust.trusted_root)
-            .args([
-                "--certificate-identity",
-                &self.identity(),
-                "--certificate-oidc-issuer",
-                self.stack.issuer_url(),
-            ]))
+    /// sign-blob with the local Fulcio and `--rekor-version 2` at the local
+    /// Rekor v2, then `extra`.
+    fn sign_rekor_v2(&self, extra: &[&str]) -> Run {
+        let v2 = [
+            "--fulcio-url",
+            self.stack.fulcio_url(),
+            "--rekor-url",
+            self.stack.rekor_v2_url(),
+            "--rekor-version",
+            "2",
+        ];
+        self.sign(&[&v2[..], extra].concat())
+    }
+
+    /// verify-blob of every file, offline.
+    fn verify_all(&self) -> Run {
+        self.verify(&self.files, &["--offline"])
     }
 
     fn bundle(&self, i: usize) -> Value {
-        let path = format!("{}.sigstore.json", self.files[i].display());
+        let path = with_suffix(&self.files[i], ".sigstore.json");
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
-
-    fn nothing_written(&self) -> bool {
-        self.files.iter().all(|f| {
-            [".sig", ".crt", ".sigstore.json"]
-                .iter()
-                .all(|s| !Path::new(&format!("{}{s}", f.display())).exists())
-        })
     }
 }
 
@@ -116,51 +88,13 @@ fn timestamps(bundle: &Value) -> usize {
 }
 
 /// sigstore-python, from `$GL_SIGN_PYTHON_BIN` (set by scripts/test) or `.venv/bin`.
-/// Outside CI a missing tool skips with a note; in CI it fails.
 fn sigstore_python() -> Option<PathBuf> {
-    let bin = std::env::var_os("GL_SIGN_PYTHON_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin"))
-        .join("sigstore");
-    if bin.exists() {
-        return Some(bin);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "sigstore-python is required in CI but {} does not exist (scripts/test installs it)",
-            bin.display()
-        );
-    }
-    eprintln!(
-        "skipped: sigstore-python not found at {} (run scripts/test, which installs it)",
-        bin.display()
-    );
-    None
+    python_tool("sigstore").map(|bin| bin.join("sigstore"))
 }
 
-/// `sigstore verify identity --offline` with the local trust config.
+/// `sigstore verify identity --offline` with the local Rekor v2 trust config.
 fn python_verify(python: &Path, s: &Setup, identity: &str, files: &[PathBuf]) -> (bool, String) {
-    let out = Command::new(python)
-        .arg("--trust-config")
-        .arg(&s.trust.client_trust_config_v2)
-        .args([
-            "verify",
-            "identity",
-            "--offline",
-            "--cert-identity",
-            identity,
-            "--cert-oidc-issuer",
-            s.stack.issuer_url(),
-        ])
-        .args(files)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    s.python_verify(python, &s.trust.client_trust_config_v2, identity, files)
 }
 
 #[test]
@@ -184,7 +118,7 @@ fn rekor_v2_signing_round_trips_through_gl_sign_and_sigstore_python() {
             .unwrap()
             .contains('\u{2014}'));
     }
-    assert_run(&s.verify(), 0, &["3 of 3 files verified"]);
+    assert_run(&s.verify_all(), 0, &["3 of 3 files verified"]);
 
     let Some(python) = sigstore_python() else {
         return;
@@ -214,7 +148,7 @@ fn rekor_v1_with_a_timestamp_is_verified_by_both() {
         assert_eq!(tlog_kind_version(&bundle), "hashedrekord/0.0.1");
         assert_eq!(timestamps(&bundle), 1);
     }
-    assert_run(&s.verify(), 0, &["2 of 2 files verified"]);
+    assert_run(&s.verify_all(), 0, &["2 of 2 files verified"]);
     if let Some(python) = sigstore_python() {
         let (ok, text) = python_verify(&python, &s, &s.identity(), &s.files);
         assert!(ok, "sigstore-python rejected the v1 + TSA bundles:\n{text}");
@@ -226,33 +160,17 @@ fn rekor_v2_from_url_flags_and_the_version_choice() {
     let s = setup(1);
     let tsa = s.stack.tsa_url();
     // Only --rekor-url: v1, even though the URL is a v2 log (which has no v1 API).
-    let v1 = s.sign(&[
-        "--fulcio-url",
-        s.stack.fulcio_url(),
-        "--rekor-url",
-        s.stack.rekor_url(),
-        "--timestamp-server-url",
-        &tsa,
-    ]);
+    let v1 = s.sign_local(&["--timestamp-server-url", &tsa]);
     assert_run(&v1, 0, &["Rekor v1"]);
     assert_eq!(tlog_kind_version(&s.bundle(0)), "hashedrekord/0.0.1");
 
     // Each stack has its own TSA: take this one's URL.
     let s = setup(1);
     let tsa = s.stack.tsa_url();
-    let v2 = s.sign(&[
-        "--fulcio-url",
-        s.stack.fulcio_url(),
-        "--rekor-url",
-        s.stack.rekor_v2_url(),
-        "--rekor-version",
-        "2",
-        "--timestamp-server-url",
-        &tsa,
-    ]);
+    let v2 = s.sign_rekor_v2(&["--timestamp-server-url", &tsa]);
     assert_run(&v2, 0, &["Rekor v2"]);
     assert_eq!(tlog_kind_version(&s.bundle(0)), "hashedrekord/0.0.2");
-    assert_run(&s.verify(), 0, &["OK "]);
+    assert_run(&s.verify_all(), 0, &["OK "]);
 
     // A version the signing config does not list.
     let s = setup(1);
@@ -288,7 +206,7 @@ fn transient_rekor_v2_and_tsa_faults_are_retried_refusals_are_not() {
     assert_eq!(s.stack.rekor_v2().requests(endpoint::REKOR_V2_CREATE), 3);
     assert_eq!(s.stack.tsa().requests(endpoint::TSA_TIMESTAMP), 2);
     assert_eq!(s.stack.with_rekor_v2(|log| log.tree_size()), 1);
-    assert_run(&s.verify(), 0, &["OK "]);
+    assert_run(&s.verify_all(), 0, &["OK "]);
 
     let s = setup(1);
     s.stack.rekor_v2().fail_next(100, 400);
@@ -336,14 +254,7 @@ fn unverifiable_rekor_v2_or_tsa_answers_are_not_written() {
 #[test]
 fn rekor_v2_without_a_timestamp_authority_is_refused() {
     let s = setup(1);
-    let refused = s.sign(&[
-        "--fulcio-url",
-        s.stack.fulcio_url(),
-        "--rekor-url",
-        s.stack.rekor_v2_url(),
-        "--rekor-version",
-        "2",
-    ]);
+    let refused = s.sign_rekor_v2(&[]);
     assert_run(
         &refused,
         2,
@@ -414,6 +325,22 @@ struct Redirector {
     bodies: Arc<Mutex<Vec<String>>>,
 }
 
+impl Redirector {
+    /// Serve Fulcio's `POST /api/v2/signingCert` on `listener`, answering
+    /// every request with a 307 to `target`; the server runs while the guard lives.
+    fn serve(listener: std::net::TcpListener, target: String) -> (Redirector, RunningServer) {
+        let redirector = Redirector {
+            target,
+            seen: Arc::new(AtomicUsize::new(0)),
+            bodies: Arc::new(Mutex::new(Vec::new())),
+        };
+        let app = Router::new()
+            .route("/api/v2/signingCert", post(redirect))
+            .with_state(redirector.clone());
+        (redirector, run_server("redirector", listener, app))
+    }
+}
+
 async fn redirect(State(r): State<Redirector>, body: Bytes) -> Response {
     r.seen.fetch_add(1, Ordering::SeqCst);
     r.bodies
@@ -434,26 +361,14 @@ fn a_redirect_to_another_port_does_not_carry_the_token() {
     // have answered with a certificate.
     let target = format!("{}/api/v2/signingCert", s.stack.fulcio_url());
     let (listener, url) = bind_local();
-    let redirector = Redirector {
-        target,
-        seen: Arc::new(AtomicUsize::new(0)),
-        bodies: Arc::new(Mutex::new(Vec::new())),
-    };
-    let app = Router::new()
-        .route("/api/v2/signingCert", post(redirect))
-        .with_state(redirector.clone());
-    let _server = run_server("redirector", listener, app);
+    let (redirector, _server) = Redirector::serve(listener, target);
 
     let token = s.stack.token();
-    let result = run(gl_sign()
-        .arg("sign-blob")
-        .args(&s.files)
-        .env("SIGSTORE_ID_TOKEN", &token)
-        .env_remove("GL_SIGN_FULCIO_URL")
-        .env_remove("GL_SIGN_REKOR_URL")
-        .arg("--trusted-root")
-        .arg(&s.trust.trusted_root)
-        .args(["--fulcio-url", &url, "--rekor-url", s.stack.rekor_url()]));
+    let result = s.sign_blob(
+        &token,
+        &s.files,
+        &["--fulcio-url", &url, "--rekor-url", s.stack.rekor_url()],
+    );
     assert_run(&result, 2, &["cannot get a signing certificate", "307"]);
     assert_eq!(redirector.seen.load(Ordering::SeqCst), 1);
     assert!(
@@ -474,27 +389,12 @@ fn a_redirect_to_https_on_the_same_host_and_port_is_not_followed() {
     // (and fails in the TLS handshake); an origin check stops at the 307.
     let s = setup(1);
     let (listener, url) = bind_local();
-    let redirector = Redirector {
-        target: format!(
-            "{}/api/v2/signingCert",
-            url.replacen("http://", "https://", 1)
-        ),
-        seen: Arc::new(AtomicUsize::new(0)),
-        bodies: Arc::new(Mutex::new(Vec::new())),
-    };
-    let app = Router::new()
-        .route("/api/v2/signingCert", post(redirect))
-        .with_state(redirector.clone());
-    let _server = run_server("redirector", listener, app);
-    let result = run(gl_sign()
-        .arg("sign-blob")
-        .args(&s.files)
-        .env("SIGSTORE_ID_TOKEN", s.stack.token())
-        .env_remove("GL_SIGN_FULCIO_URL")
-        .env_remove("GL_SIGN_REKOR_URL")
-        .arg("--trusted-root")
-        .arg(&s.trust.trusted_root)
-        .args(["--fulcio-url", &url, "--rekor-url", s.stack.rekor_url()]));
+    let target = format!(
+        "{}/api/v2/signingCert",
+        url.replacen("http://", "https://", 1)
+    );
+    let (redirector, _server) = Redirector::serve(listener, target);
+    let result = s.sign(&["--fulcio-url", &url, "--rekor-url", s.stack.rekor_url()]);
     assert_run(&result, 2, &["refused the request (307)"]);
     assert_eq!(redirector.seen.load(Ordering::SeqCst), 1);
     assert!(s.nothing_written());
@@ -512,7 +412,7 @@ fn cosign_v3_flag_spellings() {
         "--rekor-version=2",
     ]);
     assert_run(&accepted, 0, &["Rekor v2"]);
-    assert_run(&s.verify(), 0, &["OK "]);
+    assert_run(&s.verify_all(), 0, &["OK "]);
 
     let s = setup(1);
     let cases: &[(&[&str], &[&str])] = &[
@@ -556,14 +456,7 @@ fn cosign_v3_flag_spellings() {
         (&["--tlog-upload=maybe"], &["takes true or false"]),
     ];
     for (args, fragments) in cases {
-        let mut all = vec![
-            "--fulcio-url",
-            s.stack.fulcio_url(),
-            "--rekor-url",
-            s.stack.rekor_url(),
-        ];
-        all.extend_from_slice(args);
-        let refused = s.sign(&all);
+        let refused = s.sign_local(args);
         assert_run(&refused, 2, fragments);
         assert!(
             !refused.all().contains("unexpected argument"),
@@ -576,24 +469,10 @@ fn cosign_v3_flag_spellings() {
     // cosign's deprecated --output FILE is --output-signature; gl-sign's
     // --output is text|json, so it says which to use.
     let out = s.dir.path().join("sig.b64");
-    let signed = s.sign(&[
-        "--fulcio-url",
-        s.stack.fulcio_url(),
-        "--rekor-url",
-        s.stack.rekor_url(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let signed = s.sign_local(&["--output", out.to_str().unwrap()]);
     assert_run(&signed, 2, &["is --output-signature FILE in gl-sign"]);
     assert!(!signed.all().contains("unexpected argument"));
-    let signed = s.sign(&[
-        "--fulcio-url",
-        s.stack.fulcio_url(),
-        "--rekor-url",
-        s.stack.rekor_url(),
-        "--output-signature",
-        out.to_str().unwrap(),
-    ]);
+    let signed = s.sign_local(&["--output-signature", out.to_str().unwrap()]);
     assert_run(&signed, 0, &[]);
     assert!(out.is_file());
 }
@@ -606,13 +485,7 @@ fn gl_sign_verifies_sigstore_pythons_rekor_v2_bundles() {
     let s = setup(1);
     // sigstore-python signs against the local Rekor v2 and TSA: a real
     // client's view of both services.
-    let out = Command::new(&python)
-        .arg("--trust-config")
-        .arg(&s.trust.client_trust_config_v2)
-        .args(["sign", "--identity-token", &s.stack.token()])
-        .arg(&s.files[0])
-        .output()
-        .unwrap();
+    let out = s.python_sign(&python, &s.trust.client_trust_config_v2, &s.files[0]);
     assert!(
         out.status.success(),
         "sigstore-python sign (Rekor v2) failed:\n{}",
@@ -620,5 +493,5 @@ fn gl_sign_verifies_sigstore_pythons_rekor_v2_bundles() {
     );
     assert_eq!(s.stack.rekor_v2().requests(endpoint::REKOR_V2_CREATE), 1);
     assert_eq!(tlog_kind_version(&s.bundle(0)), "hashedrekord/0.0.2");
-    assert_run(&s.verify(), 0, &["OK "]);
+    assert_run(&s.verify_all(), 0, &["OK "]);
 }

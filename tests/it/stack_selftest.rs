@@ -564,12 +564,7 @@ fn stack_sigstore_python_signs_and_verifies() {
             .env_remove("GITLAB_CI")
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        crate::support::outcome(&out)
     };
     let token = stack.token();
     let (ok, text) = run(&["sign", "--identity-token", &token]);

@@ -2,25 +2,11 @@
 
 use serde_json::Value;
 
-use crate::support::{assert_run, gl_sign, run, vectors};
+use crate::support::{assert_run, run, vectors};
 
 /// Verify `bundle` (a mutated copy of the v0.3 vector) against a.txt.
 fn verify_mutated(bundle: &Value) -> crate::support::Run {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bundle.sigstore.json");
-    std::fs::write(&path, serde_json::to_vec(bundle).unwrap()).unwrap();
-    run(gl_sign()
-        .args(["verify-blob", "--offline", "--trusted-root"])
-        .arg(vectors::prod_root())
-        .arg(vectors::artifact())
-        .arg("--bundle")
-        .arg(&path)
-        .args([
-            "--certificate-identity",
-            vectors::GITHUB_IDENTITY,
-            "--certificate-oidc-issuer",
-            vectors::GITHUB_ISSUER,
-        ]))
+    vectors::verify_changed(bundle, &vectors::prod_root())
 }
 
 fn entry(bundle: &mut Value) -> &mut Value {
@@ -237,17 +223,9 @@ fn a_tampered_file_is_rejected_with_both_digests() {
     let mut bytes = std::fs::read(vectors::artifact()).unwrap();
     bytes.push(b'!');
     std::fs::write(&file, bytes).unwrap();
-    let result = run(gl_sign()
-        .args(["verify-blob", "--offline", "--trusted-root"])
+    let result = run(vectors::verify_bundle(&vectors::happy_v03_path())
+        .arg("--trusted-root")
         .arg(vectors::prod_root())
-        .arg(&file)
-        .arg("--bundle")
-        .arg(vectors::path("bundles/conf-happy-path-v0.3.sigstore.json"))
-        .args([
-            "--certificate-identity",
-            vectors::GITHUB_IDENTITY,
-            "--certificate-oidc-issuer",
-            vectors::GITHUB_ISSUER,
-        ]));
+        .arg(&file));
     assert_run(&result, 1, &["expected sha256 a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf (from the bundle), file has"]);
 }

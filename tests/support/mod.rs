@@ -11,6 +11,7 @@ pub mod pypi;
 pub mod rekor;
 pub mod rekor_v2;
 pub mod server;
+pub mod signing;
 pub mod sigstore_stack;
 pub mod tsa;
 pub mod tuf_repo;
@@ -61,6 +62,45 @@ pub fn gl_sign() -> Command {
         cmd.env_remove(var);
     }
     cmd
+}
+
+/// `file` with `suffix` appended to its name: `pkg.whl` → `pkg.whl.sig`.
+pub fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
+    let mut name = file.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// A venv bin directory holding `tool`: `$GL_SIGN_PYTHON_BIN` (scripts/test) or
+/// `.venv/bin`. Outside CI a missing tool skips with a note; in CI it fails.
+pub fn python_tool(tool: &str) -> Option<PathBuf> {
+    let bin = std::env::var_os("GL_SIGN_PYTHON_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin"));
+    if bin.join(tool).exists() {
+        return Some(bin);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{tool} is required in CI but is not in {} (scripts/test installs it)",
+            bin.display()
+        );
+    }
+    eprintln!(
+        "skipped: {tool} not found in {} (run scripts/test, which installs it)",
+        bin.display()
+    );
+    None
+}
+
+/// Whether another tool's run succeeded, and its stdout and stderr as one text.
+pub fn outcome(out: &Output) -> (bool, String) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }
 
 pub fn data_dir() -> PathBuf {

@@ -2,7 +2,8 @@
 //! forms a valid one can be turned into: cosign's legacy bundle, detached
 //! `.sig`/`.crt`, and the Rekor v1 API response for its log entry.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -28,12 +29,44 @@ pub fn prod_root() -> PathBuf {
     path("trusted_root.prod.json")
 }
 
+/// The production v0.3 bundle's file.
+pub fn happy_v03_path() -> PathBuf {
+    path("bundles/conf-happy-path-v0.3.sigstore.json")
+}
+
 /// The production v0.3 bundle with certificate, SET, inclusion proof and checkpoint.
 pub fn happy_v03() -> Value {
-    serde_json::from_slice(
-        &std::fs::read(path("bundles/conf-happy-path-v0.3.sigstore.json")).unwrap(),
+    serde_json::from_slice(&std::fs::read(happy_v03_path()).unwrap()).unwrap()
+}
+
+/// `gl-sign verify-blob --offline --bundle BUNDLE` with the conformance
+/// signer (GitHub identity and issuer) pinned; the caller adds the file or
+/// digest, the trust root and any other flag.
+pub fn verify_bundle(bundle: &Path) -> Command {
+    let mut cmd = super::gl_sign();
+    cmd.args(["verify-blob", "--offline", "--bundle"])
+        .arg(bundle)
+        .args([
+            "--certificate-identity",
+            GITHUB_IDENTITY,
+            "--certificate-oidc-issuer",
+            GITHUB_ISSUER,
+        ]);
+    cmd
+}
+
+/// verify-blob a.txt against `bundle` (a changed copy of a vector, written
+/// to a scratch file) and `--trusted-root root`.
+pub fn verify_changed(bundle: &Value, root: &Path) -> super::Run {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bundle.sigstore.json");
+    std::fs::write(&file, serde_json::to_vec(bundle).unwrap()).unwrap();
+    super::run(
+        verify_bundle(&file)
+            .arg("--trusted-root")
+            .arg(root)
+            .arg(artifact()),
     )
-    .unwrap()
 }
 
 fn b64(value: &Value) -> Vec<u8> {
@@ -126,4 +159,42 @@ pub fn flip_base64(value: &mut Value) {
     let i = bytes.len() / 2;
     bytes[i] ^= 0x01;
     *value = Value::String(STANDARD.encode(bytes));
+}
+
+/// tests/data/vectors/`sub` is a copy of ../shared/vectors/`sub`: every file
+/// there must be here with the same bytes. Skipped (with a note) when
+/// ../shared is not beside this checkout.
+pub fn assert_copy_matches_shared(sub: &str) {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/vectors")
+        .join(sub);
+    if !shared.exists() {
+        eprintln!("skipped: ../shared/vectors is not beside this checkout");
+        return;
+    }
+    for entry in std::fs::read_dir(&shared).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert_eq!(
+            std::fs::read(shared.join(&name)).unwrap(),
+            std::fs::read(path(sub).join(&name)).unwrap(),
+            "{name:?}"
+        );
+    }
+}
+
+/// The Sigstore bundle a PEP 740 attestation stands for (pypi-attestations'
+/// `Attestation.to_bundle`), built here independently of gl-sign's converter.
+pub fn bundle_of_attestation(attestation: &Value) -> Value {
+    json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {
+            "certificate": {"rawBytes": attestation["verification_material"]["certificate"]},
+            "tlogEntries": attestation["verification_material"]["transparency_entries"],
+        },
+        "dsseEnvelope": {
+            "payload": attestation["envelope"]["statement"],
+            "payloadType": "application/vnd.in-toto+json",
+            "signatures": [{"sig": attestation["envelope"]["signature"]}],
+        },
+    })
 }
