@@ -9,6 +9,7 @@ mod inspect;
 mod progress;
 mod publish;
 mod section;
+mod settings;
 mod shared;
 mod sign_blob;
 mod trust;
@@ -25,9 +26,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Init(args) => init::run(args, &crate::ci::CiEnvironment::from_env()),
         Command::Publish(args) => publish::run(args, &crate::ci::CiEnvironment::from_env()),
         Command::ConsumerVerify(args) => {
-            consumer_verify::run(args, &crate::ci::CiEnvironment::from_env())
+            consumer_verify::run(args, &settings::Environment::from_process())
         }
-        Command::VerifyBlob(args) => verify_blob::run(args),
+        Command::VerifyBlob(args) => verify_blob::run(args, &settings::Environment::from_process()),
         Command::Trust(args) => trust::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Attest(args) => attest::run(args, &crate::ci::CiEnvironment::from_env()),

@@ -1,37 +1,14 @@
 //! Settings resolution shared by several commands.
 
+use super::settings::{RekorSettings, TrustSettings};
 use crate::ci::{
     CiEnvironment, GitLabSigner, RefScope, DEFAULT_CI_CONFIG_PATH, DEFAULT_GITLAB_URL,
 };
-use crate::cli::{IdentityPolicyArgs, RegistryArgs, RekorLookupArgs, TrustArgs};
+use crate::cli::{IdentityPolicyArgs, RegistryArgs};
 use crate::diagnostics::{hint_of, UsageError};
 use crate::http::{self, HttpSettings};
 use crate::registry::auth::{Credential, Secret};
 use crate::verify::{BlobVerifier, Extension, IdentityPolicy, Matcher, RekorLog};
-
-// Verification now goes through `resolve_trust`; kept for callers that want
-// only the embedded/file choice.
-/// A root chosen by the environment is easy to miss; say which.
-fn announce_env_trusted_root(args: &TrustArgs) {
-    if let Some(path) = &args.trusted_root {
-        if trusted_root_from_env() {
-            // A root chosen by the environment is easy to miss; say which.
-            eprintln!(
-                "note: using trusted root {} from GL_SIGN_TRUSTED_ROOT",
-                path.display()
-            );
-        }
-    }
-}
-
-/// True when `--trusted-root` came from `GL_SIGN_TRUSTED_ROOT`, not the command line.
-fn trusted_root_from_env() -> bool {
-    std::env::var_os("GL_SIGN_TRUSTED_ROOT").is_some_and(|v| !v.is_empty())
-        && !std::env::args_os().any(|a| {
-            a.to_str()
-                .is_some_and(|a| a == "--trusted-root" || a.starts_with("--trusted-root="))
-        })
-}
 
 /// The identity policy; `scope` says which refs a `--gitlab-project` policy
 /// without `--gitlab-ref` accepts.
@@ -236,12 +213,12 @@ pub fn url_or_ci(
 pub fn verifier(
     trust: crate::trust::TrustMaterial,
     policy: IdentityPolicy,
-    args: &RekorLookupArgs,
+    rekor: &RekorSettings,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<BlobVerifier> {
-    let rekor_url = args.rekor_url.clone().unwrap_or_else(|| trust.rekor_url());
+    let rekor_url = rekor.url.clone().unwrap_or_else(|| trust.rekor_url());
     let verifier = BlobVerifier::new(trust, policy)?;
-    if args.offline {
+    if rekor.offline {
         return Ok(verifier.offline());
     }
     let settings = HttpSettings::default();
@@ -283,30 +260,14 @@ pub fn tuf_cache(flag: Option<&std::path::Path>) -> Option<crate::tuf::TufCache>
     ))
 }
 
-/// The trust material for verification (issue 11): `--trusted-root`, else a
-/// verified TUF cache, else the embedded root. Why a cache was skipped goes to
-/// stderr.
-pub fn resolve_trust(args: &TrustArgs) -> Result<crate::trust::Resolved, crate::trust::TrustError> {
-    announce_env_trusted_root(args);
-    let resolved = crate::trust::TrustMaterial::resolve(&crate::trust::TrustRequest {
-        trusted_root: args.trusted_root.as_deref(),
-        staging: args.staging,
-        tuf: tuf_cache(None),
-        now: jiff::Timestamp::now(),
-    })?;
-    if let Some(note) = &resolved.note {
-        eprintln!("note: {note}");
-    }
-    Ok(resolved)
-}
-
-/// Refresh `mirror` through TUF (online), for the retry after a bundle named
-/// a log or CA the trust root in use does not list.
+/// Refresh `mirror` through TUF (online) into `cache`, for the retry after a
+/// bundle named a log or CA the trust root in use does not list.
 pub fn refresh_trust(
+    cache: Option<&crate::tuf::TufCache>,
     mirror: &crate::tuf::Mirror,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<crate::tuf::UpdateReport> {
-    let cache = tuf_cache(None).ok_or_else(|| {
+    let cache = cache.ok_or_else(|| {
         UsageError::new("no TUF cache directory: set XDG_CACHE_HOME or GL_SIGN_TUF_CACHE")
     })?;
     let client = http::sigstore_client(&HttpSettings::default())?;
@@ -319,7 +280,7 @@ pub fn refresh_trust(
 /// say what would be needed.
 pub fn refreshed_trust(
     resolved: &crate::trust::Resolved,
-    args: &TrustArgs,
+    trust: &TrustSettings,
     offline: bool,
     runtime: &tokio::runtime::Runtime,
 ) -> Option<crate::trust::TrustMaterial> {
@@ -338,11 +299,11 @@ pub fn refreshed_trust(
          from {} and retrying",
         http::redact_url(&mirror.url)
     );
-    if let Err(e) = refresh_trust(mirror, runtime) {
+    if let Err(e) = refresh_trust(trust.tuf.as_ref(), mirror, runtime) {
         eprintln!("note: the TUF refresh failed: {}", reason(e.as_ref()));
         return None;
     }
-    match resolve_trust(args) {
+    match trust.load() {
         Ok(again) if matches!(again.material.source, crate::trust::TrustSource::Tuf(_)) => {
             Some(again.material)
         }
