@@ -15,6 +15,9 @@ mod sign_blob;
 mod trust;
 mod verdict;
 mod verify_blob;
+mod wording;
+
+pub use wording::CliWording;
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitStatus;

@@ -1,11 +1,12 @@
 //! Settings resolution shared by several commands.
 
 use super::settings::{RekorSettings, TrustSettings};
+use super::wording::CliWording;
 use crate::ci::{
-    CiEnvironment, GitLabSigner, RefScope, DEFAULT_CI_CONFIG_PATH, DEFAULT_GITLAB_URL,
+    CiEnvironment, GitLabSigner, RefScope, SignerError, DEFAULT_CI_CONFIG_PATH, DEFAULT_GITLAB_URL,
 };
 use crate::cli::{IdentityPolicyArgs, RegistryArgs};
-use crate::diagnostics::{hint_of, UsageError};
+use crate::diagnostics::{UsageError, Wording as _};
 use crate::http::{self, HttpSettings};
 use crate::registry::auth::{Credential, Secret};
 use crate::verify::{BlobVerifier, Extension, IdentityPolicy, Matcher, RekorLog};
@@ -24,7 +25,8 @@ pub fn identity_policy(
                 .as_deref()
                 .unwrap_or(DEFAULT_CI_CONFIG_PATH),
             args.gitlab_ref.as_deref(),
-        )?;
+        )
+        .map_err(signer_usage)?;
         if scope == RefScope::TagsOnly {
             signer = signer.tags_only();
         }
@@ -129,12 +131,36 @@ pub fn identity_policy(
         }))
 }
 
+/// A refused `--gitlab-*` value, in the words of the flags that gave it.
+fn signer_usage(err: SignerError) -> UsageError {
+    match err {
+        SignerError::ServerUrl(url) => UsageError::new(format!(
+            "--gitlab-url must be an http(s) URL, got {url:?}"
+        ))
+        .with_hint("for GitLab.com use --gitlab-url https://gitlab.com"),
+        SignerError::ProjectPath(path) => UsageError::new(format!(
+            "--gitlab-project must be a project path like group/project, got {path:?}"
+        )),
+        SignerError::ProjectUrl(_) => {
+            UsageError::new("--gitlab-project takes the project path, not its URL")
+                .with_hint("use --gitlab-project group/project and --gitlab-url https://host")
+        }
+        SignerError::EmptyConfigPath => UsageError::new("--gitlab-config-path must not be empty"),
+        SignerError::BareRef(r) => UsageError::new(format!(
+            "--gitlab-ref must be a full ref (refs/heads/NAME or refs/tags/NAME), got {r:?}"
+        ))
+        .with_hint(format!(
+            "use --gitlab-ref refs/heads/{r} for the branch or --gitlab-ref refs/tags/{r} for the tag"
+        )),
+    }
+}
+
 /// One line of reasons: the error and its causes, joined.
 pub fn reason(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
+    let mut text = CliWording.message(err);
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        let cause_text = cause.to_string();
+        let cause_text = CliWording.message(cause);
         // Some upstream errors repeat their source in their own message.
         if !text.contains(&cause_text) {
             text.push_str(": ");
@@ -150,7 +176,7 @@ pub fn hints(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
     let mut out = Vec::new();
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = current {
-        if let Some(h) = hint_of(e) {
+        if let Some(h) = CliWording.hint(e) {
             if !out.contains(&h) {
                 out.push(h);
             }
