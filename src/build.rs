@@ -115,11 +115,9 @@ pub enum BuildError {
 impl Hint for BuildError {
     fn hint(&self) -> Option<String> {
         match self {
-            BuildError::Spawn { .. } => {
-                Some("choose the interpreter with --python /path/to/python3".into())
-            }
+            BuildError::Spawn { .. } => Some("choose another Python interpreter".into()),
             BuildError::BuildMissing { python } => Some(format!(
-                "install it: {} -m pip install build (or choose another interpreter with --python)",
+                "install it: {} -m pip install build (or choose another interpreter)",
                 python.to_string_lossy()
             )),
             BuildError::Failed {
@@ -133,8 +131,8 @@ impl Hint for BuildError {
                     "the build backend refused the project's metadata ({line}); fix that value in \
 pyproject.toml{}",
                     if ours {
-                        ", or let gl-sign build write it (--name, --version, --homepage, or the \
-GitLab CI variables)"
+                        ", or let gl-sign build write it (from its name, version and homepage \
+settings, or the GitLab CI variables)"
                     } else {
                         ""
                     }
@@ -143,7 +141,7 @@ GitLab CI variables)"
             BuildError::Failed {
                 no_isolation: true, ..
             } => Some(
-                "the build backend's own output is above; with --no-isolation the build \
+                "the build backend's own output is above; without build isolation the build \
 requirements ([build-system].requires) must be installed in that interpreter"
                     .into(),
             ),

@@ -8,8 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::diagnostics::UsageError;
-
 /// The GitLab CI predefined variables gl-sign uses, read once by `main`'s
 /// commands and handed down; the library never reads the environment.
 #[derive(Clone, Default)]
@@ -165,6 +163,40 @@ pub enum RefScope {
     TagsOnly,
 }
 
+/// Why a GitLab signer was refused. The messages name the value, not the
+/// flag it came from: commands add that.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignerError {
+    #[error("the GitLab URL must be an http(s) URL, got {0:?}")]
+    ServerUrl(String),
+    #[error("the GitLab project must be a project path like group/project, got {0:?}")]
+    ProjectPath(String),
+    #[error("the GitLab project is its path, not its URL: got {0:?}")]
+    ProjectUrl(String),
+    #[error("the CI configuration path must not be empty")]
+    EmptyConfigPath,
+    /// A bare name: the same name can be a branch and a tag.
+    #[error("the ref must be a full ref (refs/heads/NAME or refs/tags/NAME), got {0:?}")]
+    BareRef(String),
+}
+
+impl SignerError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SignerError::ServerUrl(_) => Some("GitLab.com is https://gitlab.com".into()),
+            SignerError::ProjectUrl(_) => {
+                Some("give the project path (group/project) and the instance URL apart".into())
+            }
+            SignerError::BareRef(r) => Some(format!(
+                "refs/heads/{r} names the branch, refs/tags/{r} the tag"
+            )),
+            _ => None,
+        }
+    }
+}
+
+crate::register_hint!(inherent SignerError);
+
 impl GitLabSigner {
     /// Check and normalise user input. A bare ref name is refused: the same name
     /// can be a branch and a tag, and the two are different signers.
@@ -173,13 +205,10 @@ impl GitLabSigner {
         project_path: &str,
         config_path: &str,
         git_ref: Option<&str>,
-    ) -> Result<Self, UsageError> {
+    ) -> Result<Self, SignerError> {
         let server_url = server_url.trim_end_matches('/').to_string();
         if !(server_url.starts_with("https://") || server_url.starts_with("http://")) {
-            return Err(UsageError::new(format!(
-                "--gitlab-url must be an http(s) URL, got {server_url:?}"
-            ))
-            .with_hint("for GitLab.com use --gitlab-url https://gitlab.com"));
+            return Err(SignerError::ServerUrl(server_url));
         }
         let project_path = project_path.trim_matches('/').to_string();
         if project_path.is_empty()
@@ -187,38 +216,25 @@ impl GitLabSigner {
             || project_path.split('/').any(|part| part.is_empty())
             || project_path.contains(char::is_whitespace)
         {
-            return Err(UsageError::new(format!(
-                "--gitlab-project must be a project path like group/project, got {project_path:?}"
-            )));
+            return Err(SignerError::ProjectPath(project_path));
         }
         if project_path.starts_with("http://") || project_path.starts_with("https:") {
-            return Err(
-                UsageError::new("--gitlab-project takes the project path, not its URL")
-                    .with_hint("use --gitlab-project group/project and --gitlab-url https://host"),
-            );
+            return Err(SignerError::ProjectUrl(project_path));
         }
         let config_path = config_path.trim_start_matches('/').to_string();
         if config_path.is_empty() {
-            return Err(UsageError::new("--gitlab-config-path must not be empty"));
+            return Err(SignerError::EmptyConfigPath);
         }
         let git_ref = match git_ref {
             None => None,
             Some(r)
-                if r
-                    .strip_prefix("refs/heads/")
+                if r.strip_prefix("refs/heads/")
                     .or_else(|| r.strip_prefix("refs/tags/"))
                     .is_some_and(|name| !name.is_empty()) =>
             {
                 Some(r.to_string())
             }
-            Some(r) => {
-                return Err(UsageError::new(format!(
-                    "--gitlab-ref must be a full ref (refs/heads/NAME or refs/tags/NAME), got {r:?}"
-                ))
-                .with_hint(format!(
-                    "use --gitlab-ref refs/heads/{r} for the branch or --gitlab-ref refs/tags/{r} for the tag"
-                )))
-            }
+            Some(r) => return Err(SignerError::BareRef(r.to_string())),
         };
         Ok(GitLabSigner {
             server_url,
@@ -352,7 +368,7 @@ mod tests {
     fn refuses_bare_refs_and_urls_as_projects() {
         let e = GitLabSigner::new("https://gitlab.com", "g/p", ".gitlab-ci.yml", Some("main"))
             .unwrap_err();
-        assert!(e.hint.unwrap().contains("refs/heads/main"));
+        assert!(e.hint().unwrap().contains("refs/heads/main"));
         assert!(GitLabSigner::new(
             "https://gitlab.com",
             "https://gitlab.com/g/p",

@@ -2,22 +2,56 @@
 //!
 //! It writes to any `fmt::Write` so tests can check the exact text; `main` sends
 //! it to stderr. Hints come from the error types themselves ([`Hint`]), so the
-//! place that knows the fix is the place that says it.
+//! place that knows the fix is the place that says it. Library errors name no
+//! CLI flag; a front end words them its own way through [`Wording`] (the CLI's
+//! words, naming its flags, are in `commands::wording`).
 
 use std::fmt::{self, Write};
 
 pub use crate::hint::{hint_of, Hint, UsageError};
 
+/// How a front end words errors. The library's errors name what was wrong
+/// with an input, not the flag that gave it; the CLI words the ones it knows
+/// in terms of its flags (`commands::wording`).
+pub trait Wording {
+    /// The message of `err` itself (not of its sources).
+    fn message(&self, err: &(dyn std::error::Error + 'static)) -> String {
+        err.to_string()
+    }
+
+    /// The hint of `err` itself (not of its sources), if it has one.
+    fn hint(&self, err: &(dyn std::error::Error + 'static)) -> Option<String> {
+        hint_of(err)
+    }
+}
+
+/// The library's own words.
+pub struct LibraryWording;
+
+impl Wording for LibraryWording {}
+
+/// Render `err` and its causes in the library's own words.
+pub fn write_error_chain(out: &mut impl Write, err: &anyhow::Error) -> fmt::Result {
+    write_error_chain_worded(out, err, &LibraryWording)
+}
+
 /// Render `err` and its causes. Each message is printed once: error types here
 /// attach their cause as a source instead of repeating it in their message.
-pub fn write_error_chain(out: &mut impl Write, err: &anyhow::Error) -> fmt::Result {
-    writeln!(out, "error: {err}")?;
-    for cause in err.chain().skip(1) {
-        writeln!(out, "  caused by: {cause}")?;
+pub fn write_error_chain_worded(
+    out: &mut impl Write,
+    err: &anyhow::Error,
+    wording: &dyn Wording,
+) -> fmt::Result {
+    let mut chain = err.chain();
+    if let Some(first) = chain.next() {
+        writeln!(out, "error: {}", wording.message(first))?;
+    }
+    for cause in chain {
+        writeln!(out, "  caused by: {}", wording.message(cause))?;
     }
     // A wrapper may repeat its source's hint: show each once.
     let mut hints: Vec<String> = Vec::new();
-    for hint in err.chain().filter_map(hint_of) {
+    for hint in err.chain().filter_map(|e| wording.hint(e)) {
         if !hints.contains(&hint) {
             hints.push(hint);
         }

@@ -2,7 +2,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use gl_sign::cli::Cli;
-use gl_sign::diagnostics::write_error_chain;
+use gl_sign::commands::CliWording;
+use gl_sign::diagnostics::write_error_chain_worded;
 use gl_sign::exit::ExitStatus;
 
 fn main() -> ExitCode {
@@ -12,7 +13,7 @@ fn main() -> ExitCode {
         Ok(status) => status,
         Err(err) => {
             let mut text = String::new();
-            let _ = write_error_chain(&mut text, &err);
+            let _ = write_error_chain_worded(&mut text, &err, &CliWording);
             eprint!("{text}");
             ExitStatus::Error
         }

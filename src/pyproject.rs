@@ -144,12 +144,12 @@ impl Hint for MetadataError {
         match self {
             MetadataError::InvalidName { .. } => Some(
                 "a name is ASCII letters, digits, '.', '_' and '-', and starts and ends with a \
-letter or digit; pass one with --name"
+letter or digit"
                     .into(),
             ),
             MetadataError::InvalidVersion { origin, .. } if origin.starts_with("CI_COMMIT_TAG") => {
                 Some(
-                    "tag releases with a PEP 440 version such as v1.2.3 or v1.2.3rc1, or pass --version"
+                    "tag releases with a PEP 440 version such as v1.2.3 or v1.2.3rc1, or give the version"
                         .into(),
                 )
             }
@@ -157,7 +157,7 @@ letter or digit; pass one with --name"
                 "PEP 440 versions look like 1.2.3, 1.2.3rc1, 1.2.3.post1 or 1.2.3.dev4".into(),
             ),
             MetadataError::InvalidHomepage { .. } => {
-                Some("pass the project's web address, e.g. --homepage https://gitlab.com/group/project".into())
+                Some("give the project's web address, e.g. https://gitlab.com/group/project".into())
             }
             MetadataError::Unfilled { flag, variable, .. } => Some(format!(
                 "pass {flag}, or run gl-sign build in a GitLab pipeline, which sets ${variable}"

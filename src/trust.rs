@@ -79,7 +79,7 @@ impl Hint for TrustError {
     fn hint(&self) -> Option<String> {
         match self {
             TrustError::Parse { .. } | TrustError::WrongMediaType { .. } => Some(
-                "--trusted-root takes a trusted_root.json (media type \
+                "a trusted root is a trusted_root.json (media type \
                  application/vnd.dev.sigstore.trustedroot+json), not a signing config or a PEM file"
                     .into(),
             ),

@@ -248,7 +248,7 @@ impl Hint for TufError {
                     .into(),
             ),
             TufError::NotInitialised { .. } => {
-                Some("initialise it with gl-sign trust update --mirror URL --root FILE".into())
+                Some("initialise it with a TUF update from the mirror, bootstrapped from its root.json".into())
             }
             TufError::CacheInvalid { .. } => Some(
                 "run gl-sign trust update to refresh it; until then the embedded trust root is used"

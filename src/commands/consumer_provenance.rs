@@ -6,108 +6,62 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use serde_json::json;
 
-use super::progress::StderrProgress;
-use super::shared::{
-    credential, hints, identity_policy, reason, resolve_trust, runtime, url_or_ci, verifier,
-};
-use crate::ci::CiEnvironment;
+use super::consumer_verify::open_release;
+use super::settings::{Environment, ReleaseSettings};
+use super::shared::{hints, reason, runtime, verifier};
 use crate::cli::{ConsumerVerifyArgs, OutputFormat};
-use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
-use crate::http::{registry_client, HttpSettings};
 use crate::registry::auth::Credential;
 use crate::registry::consumer::{ConsumerError, ReleaseFetcher, ReleaseSource};
 use crate::registry::provenance::{self, ProvenanceError};
 use crate::verify::{Evidence, EvidenceKind, VerifyError};
 
-pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
-    let (name, version) = args
-        .requirement
-        .split_once("==")
-        .filter(|(n, v)| !n.trim().is_empty() && !v.trim().is_empty() && !v.contains('='))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .ok_or_else(|| {
-            UsageError::new(format!(
-                "expected NAME==VERSION, got {:?}",
-                args.requirement
-            ))
-        })?;
-    let scope = if args.allow_branch_signatures {
-        crate::ci::RefScope::BranchesAndTags
-    } else {
-        crate::ci::RefScope::TagsOnly
-    };
-    let policy = identity_policy(&args.identity, scope)?;
-    let expected_publisher = policy.gitlab.clone();
-    let trust = resolve_trust(&args.trust)?.material;
-    let index_url = url_or_ci(
-        args.index_url.as_deref(),
-        "--index-url",
-        ci,
-        "/packages/pypi/simple",
-    )?;
-    let credential = credential(&args.registry, ci);
+pub fn run(args: ConsumerVerifyArgs, env: &Environment) -> anyhow::Result<ExitStatus> {
+    let settings = ReleaseSettings::resolve(&args, env)?;
+    verify_release(&settings)
+}
+
+fn verify_release(settings: &ReleaseSettings) -> anyhow::Result<ExitStatus> {
+    let (name, version) = (&settings.name, &settings.version);
+    let expected_publisher = settings.policy.gitlab.clone();
+    let trust = settings.trust.load()?.material;
     let source = ReleaseSource {
-        index_url: index_url.clone(),
-        index_credential: credential,
+        index_url: settings.index_url.clone(),
+        index_credential: settings.credential.clone(),
         // Not used: provenance comes from the index host.
-        generic_url: index_url,
+        generic_url: settings.index_url.clone(),
         generic_credential: Credential::Anonymous,
         package: name.clone(),
     };
     let runtime = runtime()?;
-    let http = HttpSettings::default();
-    let verifier = verifier(trust, policy, &args.rekor, &runtime)?;
-    let fetcher = ReleaseFetcher::new(
-        registry_client(&http)?,
-        source,
-        Arc::new(StderrProgress::new()),
-    )?;
-
-    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let dir: PathBuf = match &args.dest {
-        Some(dest) => {
-            std::fs::create_dir_all(dest)
-                .with_context(|| format!("cannot create {}", dest.display()))?;
-            dest.clone()
-        }
-        None => scratch.path().to_path_buf(),
+    let verifier = verifier(trust, settings.policy.clone(), &settings.rekor, &runtime)?;
+    let Some(opened) = open_release(settings, source, &runtime)? else {
+        return Ok(ExitStatus::Rejected);
     };
-    let files = match runtime.block_on(fetcher.release_files(&name, &version)) {
-        Ok(files) => files,
-        Err(e) if e.is_rejection() => {
-            println!("FAILED {name}=={version}: {}", reason(&e));
-            for hint in hints(&e) {
-                eprintln!("hint: {hint}");
-            }
-            return Ok(ExitStatus::Rejected);
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (fetcher, files, dir) = (&opened.fetcher, &opened.files, &opened.dir);
 
     let mut status = ExitStatus::Success;
     let mut entries = Vec::new();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for file in &files {
+    for file in files {
         let result = check_file(
             &runtime,
-            &fetcher,
+            fetcher,
             &verifier,
             file,
-            &dir,
-            &name,
-            &version,
+            dir,
+            name,
+            version,
             expected_publisher.as_ref(),
         );
         let (outcome, detail, hint_list) = match result {
             Ok((path, predicate_types)) => {
-                if args.dest.is_some() {
+                if settings.dest.is_some() {
                     std::fs::rename(&path, dir.join(&file.filename))
                         .with_context(|| format!("cannot keep {}", file.filename))?;
                 }
@@ -142,7 +96,7 @@ pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
             }
         };
         status = status.worst(outcome.1);
-        match args.output.output {
+        match settings.output {
             OutputFormat::Text => {
                 match outcome.0 {
                     "verified" => writeln!(
@@ -180,7 +134,7 @@ pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
             }
         }
     }
-    if args.output.output == OutputFormat::Json {
+    if settings.output == OutputFormat::Json {
         serde_json::to_writer_pretty(
             &mut out,
             &json!({"release": format!("{name}=={version}"), "files": entries}),

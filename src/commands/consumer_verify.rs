@@ -7,85 +7,90 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use super::progress::StderrProgress;
-use super::shared::{
-    credential, hints, identity_policy, reason, refreshed_trust, resolve_trust, runtime, url_or_ci,
-    verifier,
-};
+use super::settings::{Environment, ReleaseSettings};
+use super::shared::{hints, reason, refreshed_trust, runtime, url_or_ci, verifier};
 use super::verdict::VerdictPrinter;
-use crate::ci::{CiEnvironment, RefScope};
 use crate::cli::ConsumerVerifyArgs;
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
 use crate::http::{registry_client, HttpSettings};
 use crate::registry::consumer::{ReleaseFetcher, ReleaseSource};
+use crate::registry::index::IndexFile;
 
-pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
+pub fn run(args: ConsumerVerifyArgs, env: &Environment) -> anyhow::Result<ExitStatus> {
     if args.provenance {
-        return super::consumer_provenance::run(args, ci);
+        return super::consumer_provenance::run(args, env);
     }
-    let (name, version) = args
-        .requirement
-        .split_once("==")
-        .filter(|(n, v)| !n.trim().is_empty() && !v.trim().is_empty() && !v.contains('='))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .ok_or_else(|| {
-            UsageError::new(format!(
-                "expected NAME==VERSION, got {:?}",
-                args.requirement
-            ))
-        })?;
-    let scope = if args.allow_branch_signatures {
-        RefScope::BranchesAndTags
-    } else {
-        RefScope::TagsOnly
-    };
-    let policy = identity_policy(&args.identity, scope)?;
-    let resolved = resolve_trust(&args.trust)?;
-    let index_url = url_or_ci(
-        args.index_url.as_deref(),
-        "--index-url",
-        ci,
-        "/packages/pypi/simple",
-    )?;
-    let generic_url = url_or_ci(
-        args.generic_url.as_deref(),
-        "--generic-url",
-        ci,
-        "/packages/generic",
-    )?;
-    let package = args
-        .package
-        .clone()
-        .or_else(|| ci.get("CI_PROJECT_NAME").map(str::to_string))
-        .unwrap_or_else(|| name.clone());
-    let credential = credential(&args.registry, ci);
-    let source = ReleaseSource {
-        index_url,
-        index_credential: credential.clone(),
-        generic_url,
-        generic_credential: credential,
-        package,
-    };
+    let settings = ConsumerVerifySettings::resolve(&args, env)?;
+    verify_release(&settings)
+}
 
-    let runtime = runtime()?;
-    let http = HttpSettings::default();
-    let mut verifier = verifier(
-        resolved.material.clone(),
-        policy.clone(),
-        &args.rekor,
-        &runtime,
-    )?;
-    // Issue 11: refresh through TUF at most once per run.
-    let mut refreshed = false;
+/// `consumer-verify` with signatures from a generic registry, resolved.
+#[derive(Debug)]
+pub struct ConsumerVerifySettings {
+    release: ReleaseSettings,
+    generic_url: reqwest::Url,
+    /// The generic package holding the signatures.
+    package: String,
+}
+
+impl ConsumerVerifySettings {
+    pub fn resolve(args: &ConsumerVerifyArgs, env: &Environment) -> Result<Self, UsageError> {
+        let release = ReleaseSettings::resolve(args, env)?;
+        let generic_url = url_or_ci(
+            args.generic_url.as_deref(),
+            "--generic-url",
+            &env.ci,
+            "/packages/generic",
+        )?;
+        let package = args
+            .package
+            .clone()
+            .or_else(|| env.ci.get("CI_PROJECT_NAME").map(str::to_string))
+            .unwrap_or_else(|| release.name.clone());
+        Ok(ConsumerVerifySettings {
+            release,
+            generic_url,
+            package,
+        })
+    }
+
+    fn source(&self) -> ReleaseSource {
+        ReleaseSource {
+            index_url: self.release.index_url.clone(),
+            index_credential: self.release.credential.clone(),
+            generic_url: self.generic_url.clone(),
+            generic_credential: self.release.credential.clone(),
+            package: self.package.clone(),
+        }
+    }
+}
+
+/// What both forms of consumer-verify work on: the release's files in the
+/// index and the directory their downloads go to.
+pub(super) struct Release {
+    pub fetcher: ReleaseFetcher,
+    pub files: Vec<IndexFile>,
+    /// `--dest` (downloads are partial files there, renamed once verified),
+    /// else the temporary directory below.
+    pub dir: PathBuf,
+    _scratch: tempfile::TempDir,
+}
+
+/// List the release's files in the index. `None` when the index says no
+/// (the verdict and its hints are printed): the answer is then "rejected".
+pub(super) fn open_release(
+    settings: &ReleaseSettings,
+    source: ReleaseSource,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<Option<Release>> {
     let fetcher = ReleaseFetcher::new(
-        registry_client(&http)?,
+        registry_client(&HttpSettings::default())?,
         source,
         Arc::new(StderrProgress::new()),
     )?;
-
-    // Downloads go to --dest as partial files (renamed once verified), else to a temporary directory.
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let dir: PathBuf = match &args.dest {
+    let dir: PathBuf = match &settings.dest {
         Some(dest) => {
             std::fs::create_dir_all(dest)
                 .with_context(|| format!("cannot create {}", dest.display()))?;
@@ -93,21 +98,45 @@ pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
         }
         None => scratch.path().to_path_buf(),
     };
-    let files = match runtime.block_on(fetcher.release_files(&name, &version)) {
-        Ok(files) => files,
+    match runtime.block_on(fetcher.release_files(&settings.name, &settings.version)) {
+        Ok(files) => Ok(Some(Release {
+            fetcher,
+            files,
+            dir,
+            _scratch: scratch,
+        })),
         Err(e) if e.is_rejection() => {
-            println!("FAILED {name}=={version}: {}", reason(&e));
+            println!("FAILED {}: {}", settings.release(), reason(&e));
             for hint in hints(&e) {
                 eprintln!("hint: {hint}");
             }
-            return Ok(ExitStatus::Rejected);
+            Ok(None)
         }
-        Err(e) => return Err(e.into()),
-    };
+        Err(e) => Err(e.into()),
+    }
+}
 
-    let mut printer = VerdictPrinter::new(args.output.output);
-    for file in &files {
-        let downloaded = runtime.block_on(fetcher.download(file, &dir, &name, &version));
+fn verify_release(settings: &ConsumerVerifySettings) -> anyhow::Result<ExitStatus> {
+    let release = &settings.release;
+    let (name, version) = (&release.name, &release.version);
+    let resolved = release.trust.load()?;
+    let runtime = runtime()?;
+    let mut verifier = verifier(
+        resolved.material.clone(),
+        release.policy.clone(),
+        &release.rekor,
+        &runtime,
+    )?;
+    // Issue 11: refresh through TUF at most once per run.
+    let mut refreshed = false;
+    let Some(opened) = open_release(release, settings.source(), &runtime)? else {
+        return Ok(ExitStatus::Rejected);
+    };
+    let (fetcher, files, dir) = (&opened.fetcher, &opened.files, &opened.dir);
+
+    let mut printer = VerdictPrinter::new(release.output);
+    for file in files {
+        let downloaded = runtime.block_on(fetcher.download(file, dir, name, version));
         // Verification runs here, outside the runtime: a detached signature's
         // Rekor lookup blocks on it.
         match downloaded {
@@ -119,14 +148,14 @@ pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
                             refreshed = true;
                             if let Some(newer) = refreshed_trust(
                                 &resolved,
-                                &args.trust,
-                                args.rekor.offline,
+                                &release.trust,
+                                release.rekor.offline,
                                 &runtime,
                             ) {
                                 verifier = super::shared::verifier(
                                     newer,
-                                    policy.clone(),
-                                    &args.rekor,
+                                    release.policy.clone(),
+                                    &release.rekor,
                                     &runtime,
                                 )?;
                                 result = verifier.verify_evidence(evidence, d.sha256);
@@ -138,7 +167,7 @@ pub fn run(args: ConsumerVerifyArgs, ci: &CiEnvironment) -> anyhow::Result<ExitS
                 };
                 match result {
                     Ok(verified) => {
-                        if args.dest.is_some() {
+                        if release.dest.is_some() {
                             std::fs::rename(&d.path, dir.join(&file.filename))
                                 .with_context(|| format!("cannot keep {}", file.filename))?;
                         }

@@ -110,7 +110,11 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitStatus> {
             Err(err) => {
                 status = ExitStatus::Error;
                 let mut message = String::new();
-                crate::diagnostics::write_error_chain(&mut message, &err)?;
+                crate::diagnostics::write_error_chain_worded(
+                    &mut message,
+                    &err,
+                    &super::CliWording,
+                )?;
                 match args.output {
                     OutputFormat::Text => eprint!("{message}"),
                     OutputFormat::Json => {

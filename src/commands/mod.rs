@@ -9,11 +9,15 @@ mod inspect;
 mod progress;
 mod publish;
 mod section;
+mod settings;
 mod shared;
 mod sign_blob;
 mod trust;
 mod verdict;
 mod verify_blob;
+mod wording;
+
+pub use wording::CliWording;
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitStatus;
@@ -25,9 +29,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Init(args) => init::run(args, &crate::ci::CiEnvironment::from_env()),
         Command::Publish(args) => publish::run(args, &crate::ci::CiEnvironment::from_env()),
         Command::ConsumerVerify(args) => {
-            consumer_verify::run(args, &crate::ci::CiEnvironment::from_env())
+            consumer_verify::run(args, &settings::Environment::from_process())
         }
-        Command::VerifyBlob(args) => verify_blob::run(args),
+        Command::VerifyBlob(args) => verify_blob::run(args, &settings::Environment::from_process()),
         Command::Trust(args) => trust::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Attest(args) => attest::run(args, &crate::ci::CiEnvironment::from_env()),

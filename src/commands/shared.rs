@@ -1,37 +1,15 @@
 //! Settings resolution shared by several commands.
 
+use super::settings::{RekorSettings, TrustSettings};
+use super::wording::CliWording;
 use crate::ci::{
-    CiEnvironment, GitLabSigner, RefScope, DEFAULT_CI_CONFIG_PATH, DEFAULT_GITLAB_URL,
+    CiEnvironment, GitLabSigner, RefScope, SignerError, DEFAULT_CI_CONFIG_PATH, DEFAULT_GITLAB_URL,
 };
-use crate::cli::{IdentityPolicyArgs, RegistryArgs, RekorLookupArgs, TrustArgs};
-use crate::diagnostics::{hint_of, UsageError};
+use crate::cli::{IdentityPolicyArgs, RegistryArgs};
+use crate::diagnostics::{UsageError, Wording as _};
 use crate::http::{self, HttpSettings};
 use crate::registry::auth::{Credential, Secret};
 use crate::verify::{BlobVerifier, Extension, IdentityPolicy, Matcher, RekorLog};
-
-// Verification now goes through `resolve_trust`; kept for callers that want
-// only the embedded/file choice.
-/// A root chosen by the environment is easy to miss; say which.
-fn announce_env_trusted_root(args: &TrustArgs) {
-    if let Some(path) = &args.trusted_root {
-        if trusted_root_from_env() {
-            // A root chosen by the environment is easy to miss; say which.
-            eprintln!(
-                "note: using trusted root {} from GL_SIGN_TRUSTED_ROOT",
-                path.display()
-            );
-        }
-    }
-}
-
-/// True when `--trusted-root` came from `GL_SIGN_TRUSTED_ROOT`, not the command line.
-fn trusted_root_from_env() -> bool {
-    std::env::var_os("GL_SIGN_TRUSTED_ROOT").is_some_and(|v| !v.is_empty())
-        && !std::env::args_os().any(|a| {
-            a.to_str()
-                .is_some_and(|a| a == "--trusted-root" || a.starts_with("--trusted-root="))
-        })
-}
 
 /// The identity policy; `scope` says which refs a `--gitlab-project` policy
 /// without `--gitlab-ref` accepts.
@@ -47,7 +25,8 @@ pub fn identity_policy(
                 .as_deref()
                 .unwrap_or(DEFAULT_CI_CONFIG_PATH),
             args.gitlab_ref.as_deref(),
-        )?;
+        )
+        .map_err(signer_usage)?;
         if scope == RefScope::TagsOnly {
             signer = signer.tags_only();
         }
@@ -152,12 +131,36 @@ pub fn identity_policy(
         }))
 }
 
+/// A refused `--gitlab-*` value, in the words of the flags that gave it.
+fn signer_usage(err: SignerError) -> UsageError {
+    match err {
+        SignerError::ServerUrl(url) => UsageError::new(format!(
+            "--gitlab-url must be an http(s) URL, got {url:?}"
+        ))
+        .with_hint("for GitLab.com use --gitlab-url https://gitlab.com"),
+        SignerError::ProjectPath(path) => UsageError::new(format!(
+            "--gitlab-project must be a project path like group/project, got {path:?}"
+        )),
+        SignerError::ProjectUrl(_) => {
+            UsageError::new("--gitlab-project takes the project path, not its URL")
+                .with_hint("use --gitlab-project group/project and --gitlab-url https://host")
+        }
+        SignerError::EmptyConfigPath => UsageError::new("--gitlab-config-path must not be empty"),
+        SignerError::BareRef(r) => UsageError::new(format!(
+            "--gitlab-ref must be a full ref (refs/heads/NAME or refs/tags/NAME), got {r:?}"
+        ))
+        .with_hint(format!(
+            "use --gitlab-ref refs/heads/{r} for the branch or --gitlab-ref refs/tags/{r} for the tag"
+        )),
+    }
+}
+
 /// One line of reasons: the error and its causes, joined.
 pub fn reason(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
+    let mut text = CliWording.message(err);
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        let cause_text = cause.to_string();
+        let cause_text = CliWording.message(cause);
         // Some upstream errors repeat their source in their own message.
         if !text.contains(&cause_text) {
             text.push_str(": ");
@@ -173,7 +176,7 @@ pub fn hints(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
     let mut out = Vec::new();
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = current {
-        if let Some(h) = hint_of(e) {
+        if let Some(h) = CliWording.hint(e) {
             if !out.contains(&h) {
                 out.push(h);
             }
@@ -236,12 +239,12 @@ pub fn url_or_ci(
 pub fn verifier(
     trust: crate::trust::TrustMaterial,
     policy: IdentityPolicy,
-    args: &RekorLookupArgs,
+    rekor: &RekorSettings,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<BlobVerifier> {
-    let rekor_url = args.rekor_url.clone().unwrap_or_else(|| trust.rekor_url());
+    let rekor_url = rekor.url.clone().unwrap_or_else(|| trust.rekor_url());
     let verifier = BlobVerifier::new(trust, policy)?;
-    if args.offline {
+    if rekor.offline {
         return Ok(verifier.offline());
     }
     let settings = HttpSettings::default();
@@ -283,30 +286,14 @@ pub fn tuf_cache(flag: Option<&std::path::Path>) -> Option<crate::tuf::TufCache>
     ))
 }
 
-/// The trust material for verification (issue 11): `--trusted-root`, else a
-/// verified TUF cache, else the embedded root. Why a cache was skipped goes to
-/// stderr.
-pub fn resolve_trust(args: &TrustArgs) -> Result<crate::trust::Resolved, crate::trust::TrustError> {
-    announce_env_trusted_root(args);
-    let resolved = crate::trust::TrustMaterial::resolve(&crate::trust::TrustRequest {
-        trusted_root: args.trusted_root.as_deref(),
-        staging: args.staging,
-        tuf: tuf_cache(None),
-        now: jiff::Timestamp::now(),
-    })?;
-    if let Some(note) = &resolved.note {
-        eprintln!("note: {note}");
-    }
-    Ok(resolved)
-}
-
-/// Refresh `mirror` through TUF (online), for the retry after a bundle named
-/// a log or CA the trust root in use does not list.
+/// Refresh `mirror` through TUF (online) into `cache`, for the retry after a
+/// bundle named a log or CA the trust root in use does not list.
 pub fn refresh_trust(
+    cache: Option<&crate::tuf::TufCache>,
     mirror: &crate::tuf::Mirror,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<crate::tuf::UpdateReport> {
-    let cache = tuf_cache(None).ok_or_else(|| {
+    let cache = cache.ok_or_else(|| {
         UsageError::new("no TUF cache directory: set XDG_CACHE_HOME or GL_SIGN_TUF_CACHE")
     })?;
     let client = http::sigstore_client(&HttpSettings::default())?;
@@ -319,7 +306,7 @@ pub fn refresh_trust(
 /// say what would be needed.
 pub fn refreshed_trust(
     resolved: &crate::trust::Resolved,
-    args: &TrustArgs,
+    trust: &TrustSettings,
     offline: bool,
     runtime: &tokio::runtime::Runtime,
 ) -> Option<crate::trust::TrustMaterial> {
@@ -338,11 +325,11 @@ pub fn refreshed_trust(
          from {} and retrying",
         http::redact_url(&mirror.url)
     );
-    if let Err(e) = refresh_trust(mirror, runtime) {
+    if let Err(e) = refresh_trust(trust.tuf.as_ref(), mirror, runtime) {
         eprintln!("note: the TUF refresh failed: {}", reason(e.as_ref()));
         return None;
     }
-    match resolve_trust(args) {
+    match trust.load() {
         Ok(again) if matches!(again.material.source, crate::trust::TrustSource::Tuf(_)) => {
             Some(again.material)
         }

@@ -20,10 +20,14 @@ pub fn run(args: SignBlobArgs) -> anyhow::Result<ExitStatus> {
     let token = identity_token(args.identity_token.as_deref())?;
     let services = services(&args, use_signing_config)?;
     // Issue 11: --trusted-root, else a verified TUF cache, else embedded.
-    let trust = super::shared::resolve_trust(&crate::cli::TrustArgs {
-        trusted_root: args.trusted_root.clone(),
-        staging: args.staging,
-    })?
+    let trust = super::settings::TrustSettings::resolve(
+        &crate::cli::TrustArgs {
+            trusted_root: args.trusted_root.clone(),
+            staging: args.staging,
+        },
+        &super::settings::Environment::from_process(),
+    )
+    .load()?
     .material;
     eprintln!(
         "Signing {} file{} as {} (issuer {}) with Fulcio {} and Rekor v{} {}{}",

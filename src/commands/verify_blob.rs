@@ -1,6 +1,9 @@
 //! `gl-sign verify-blob`.
 
-use super::shared::{identity_policy, refreshed_trust, resolve_trust, runtime, verifier};
+use std::path::PathBuf;
+
+use super::settings::{Environment, RekorSettings, TrustSettings};
+use super::shared::{identity_policy, refreshed_trust, runtime, verifier};
 use super::verdict::VerdictPrinter;
 use crate::ci::RefScope;
 use crate::cli::{CosignVerifyArgs, IdentityPolicyArgs, OutputFormat, VerifyBlobArgs};
@@ -9,61 +12,131 @@ use crate::exit::ExitStatus;
 use crate::http::{self, HttpSettings};
 use crate::verify::digest::{looks_like_digest, parse_sha256};
 use crate::verify::{
-    EvidenceSource, Job, KeyEvidence, KeyJob, KeyVerifier, PublicKey, RekorLog, Subject, Verified,
-    VerifyError,
+    EvidenceSource, IdentityPolicy, Job, KeyEvidence, KeyJob, KeyVerifier, PublicKey, RekorLog,
+    Subject, Verified, VerifyError,
 };
 
-pub fn run(args: VerifyBlobArgs) -> anyhow::Result<ExitStatus> {
-    refuse_cosign_flags(&args.cosign)?;
-    let subjects = subjects(&args)?;
-    let threads = args
-        .cosign
-        .max_workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if let Some(key) = &args.key {
-        return run_with_key(&args, key, &subjects, threads);
+pub fn run(args: VerifyBlobArgs, env: &Environment) -> anyhow::Result<ExitStatus> {
+    let settings = VerifyBlobSettings::resolve(&args, env)?;
+    match &settings.method {
+        Method::Keyless {
+            jobs,
+            policy,
+            predicate_type,
+        } => verify_keyless(&settings, jobs, policy, predicate_type.as_deref()),
+        Method::Key {
+            key,
+            jobs,
+            ignore_tlog,
+        } => verify_with_key(&settings, key, jobs, *ignore_tlog),
     }
-    let jobs = jobs(&args, &subjects)?;
-    let policy = identity_policy(&args.identity, RefScope::BranchesAndTags)?;
-    let resolved = resolve_trust(&args.trust)?;
+}
+
+/// verify-blob's arguments, resolved: every usage error is found here.
+#[derive(Debug)]
+pub struct VerifyBlobSettings {
+    subjects: Vec<Subject>,
+    method: Method,
+    trust: TrustSettings,
+    rekor: RekorSettings,
+    /// cosign's `--use-signed-timestamps`.
+    require_signed_timestamp: bool,
+    threads: usize,
+    output: OutputFormat,
+}
+
+/// Keyless (a certificate and who must have signed) or with a public key.
+#[derive(Debug)]
+enum Method {
+    Keyless {
+        jobs: Vec<Job>,
+        policy: Box<IdentityPolicy>,
+        /// `--type`: accept a DSSE bundle as an attestation of this predicate.
+        predicate_type: Option<String>,
+    },
+    Key {
+        key: PathBuf,
+        jobs: Vec<KeyJob>,
+        /// `--insecure-ignore-tlog`.
+        ignore_tlog: bool,
+    },
+}
+
+impl VerifyBlobSettings {
+    pub fn resolve(args: &VerifyBlobArgs, env: &Environment) -> anyhow::Result<Self> {
+        refuse_cosign_flags(&args.cosign)?;
+        let subjects = subjects(args)?;
+        let threads = args.cosign.max_workers.unwrap_or_else(|| env.parallelism());
+        let method = match &args.key {
+            Some(key) => Method::Key {
+                key: key.clone(),
+                jobs: key_jobs(args, &subjects)?,
+                ignore_tlog: args.insecure_ignore_tlog,
+            },
+            None => Method::Keyless {
+                jobs: jobs(args, &subjects)?,
+                policy: Box::new(identity_policy(&args.identity, RefScope::BranchesAndTags)?),
+                predicate_type: args.predicate_type.clone(),
+            },
+        };
+        Ok(VerifyBlobSettings {
+            subjects,
+            method,
+            trust: TrustSettings::resolve(&args.trust, env),
+            rekor: RekorSettings::resolve(&args.rekor),
+            require_signed_timestamp: args.cosign.use_signed_timestamps == Some(true),
+            threads,
+            output: args.output.output,
+        })
+    }
+}
+
+fn verify_keyless(
+    settings: &VerifyBlobSettings,
+    jobs: &[Job],
+    policy: &IdentityPolicy,
+    predicate_type: Option<&str>,
+) -> anyhow::Result<ExitStatus> {
+    let resolved = settings.trust.load()?;
     // Kept alive for the whole run: lookups block on it from worker threads.
     let runtime = runtime()?;
-    let timestamps = args.cosign.use_signed_timestamps == Some(true);
     let build = |material, policy| -> anyhow::Result<crate::verify::BlobVerifier> {
-        let mut v = verifier(material, policy, &args.rekor, &runtime)?;
-        if let Some(predicate_type) = &args.predicate_type {
+        let mut v = verifier(material, policy, &settings.rekor, &runtime)?;
+        if let Some(predicate_type) = predicate_type {
             v = v.with_predicate_type(predicate_type);
         }
-        Ok(if timestamps {
+        Ok(if settings.require_signed_timestamp {
             v.require_signed_timestamp()
         } else {
             v
         })
     };
-    let verify = |verifier: &crate::verify::BlobVerifier, jobs: &[Job]| match subjects.as_slice() {
-        // A digest has no file to hash: its evidence is loaded and checked
-        // against the given sha256 (jobs() made sure the evidence is explicit).
-        [Subject::Digest(digest)] => vec![crate::verify::load_evidence(&jobs[0])
-            .and_then(|evidence| verifier.verify_evidence(evidence, digest.0))],
-        _ => verifier.verify_all(jobs, threads),
-    };
-    let mut results = verify(&build(resolved.material.clone(), policy.clone())?, &jobs);
+    let verify =
+        |verifier: &crate::verify::BlobVerifier, jobs: &[Job]| match settings.subjects.as_slice() {
+            // A digest has no file to hash: its evidence is loaded and checked
+            // against the given sha256 (jobs() made sure the evidence is explicit).
+            [Subject::Digest(digest)] => vec![crate::verify::load_evidence(&jobs[0])
+                .and_then(|evidence| verifier.verify_evidence(evidence, digest.0))],
+            _ => verifier.verify_all(jobs, settings.threads),
+        };
+    let mut results = verify(&build(resolved.material.clone(), policy.clone())?, jobs);
     // Issue 11: a log or CA the root in use does not list may be in a newer
     // root; refresh through TUF once and retry only those files.
     let unknown: Vec<usize> = (0..jobs.len())
         .filter(|&i| matches!(&results[i], Err(e) if e.is_unknown_trust()))
         .collect();
     if !unknown.is_empty() {
-        if let Some(newer) = refreshed_trust(&resolved, &args.trust, args.rekor.offline, &runtime) {
-            let retry = build(newer, policy)?;
+        if let Some(newer) =
+            refreshed_trust(&resolved, &settings.trust, settings.rekor.offline, &runtime)
+        {
+            let retry = build(newer, policy.clone())?;
             let again: Vec<Job> = unknown.iter().map(|&i| jobs[i].clone()).collect();
             for (i, result) in unknown.into_iter().zip(verify(&retry, &again)) {
                 results[i] = result;
             }
         }
     }
-    let labels: Vec<String> = subjects.iter().map(Subject::label).collect();
-    print_results(&labels, &results, args.output.output)
+    print_results(settings, &results)
 }
 
 /// FILE arguments and `--digest`, with `sha256:<hex>` arguments read as digests.
@@ -312,12 +385,8 @@ fn identity_flags(args: &IdentityPolicyArgs) -> Vec<&'static str> {
         .collect()
 }
 
-fn run_with_key(
-    args: &VerifyBlobArgs,
-    key_path: &std::path::Path,
-    subjects: &[Subject],
-    threads: usize,
-) -> anyhow::Result<ExitStatus> {
+/// `--key`: the evidence per subject, after the checks that need no file.
+fn key_jobs(args: &VerifyBlobArgs, subjects: &[Subject]) -> anyhow::Result<Vec<KeyJob>> {
     let given = identity_flags(&args.identity);
     if !given.is_empty() {
         return Err(UsageError::new(format!(
@@ -350,41 +419,52 @@ fn run_with_key(
     if evidence == KeyEvidence::Beside && matches!(subjects, [Subject::Digest(_)]) {
         return Err(digest_needs_evidence("--bundle FILE or --signature FILE"));
     }
-    let key = PublicKey::from_file(key_path)?;
-    let trust = resolve_trust(&args.trust)?.material;
-    let runtime = runtime()?;
-    let rekor_url = args
-        .rekor
-        .rekor_url
-        .clone()
-        .unwrap_or_else(|| trust.rekor_url());
-    let mut verifier = KeyVerifier::new(&trust, key)?;
-    if args.rekor.offline {
-        verifier = verifier.offline();
-    } else {
-        let settings = HttpSettings::default();
-        let lookup = RekorLog::new(http::sigstore_client(&settings)?, &rekor_url, settings);
-        verifier = verifier.with_rekor_lookup(lookup, runtime.handle().clone());
-    }
-    if args.cosign.use_signed_timestamps == Some(true) {
-        verifier = verifier.require_signed_timestamp();
-    }
-    if args.insecure_ignore_tlog {
-        eprintln!(
-            "warning: --insecure-ignore-tlog: a signature in no transparency log is accepted on the key alone"
-        );
-        verifier = verifier.ignore_tlog();
-    }
-    let jobs: Vec<KeyJob> = subjects
+    Ok(subjects
         .iter()
         .map(|subject| KeyJob {
             subject: subject.clone(),
             evidence: evidence.clone(),
         })
-        .collect();
-    let results = verifier.verify_all(&jobs, threads);
-    let labels: Vec<String> = subjects.iter().map(Subject::label).collect();
-    print_results(&labels, &results, args.output.output)
+        .collect())
+}
+
+fn verify_with_key(
+    settings: &VerifyBlobSettings,
+    key_path: &std::path::Path,
+    jobs: &[KeyJob],
+    ignore_tlog: bool,
+) -> anyhow::Result<ExitStatus> {
+    let key = PublicKey::from_file(key_path)?;
+    let trust = settings.trust.load()?.material;
+    let runtime = runtime()?;
+    let rekor_url = settings
+        .rekor
+        .url
+        .clone()
+        .unwrap_or_else(|| trust.rekor_url());
+    let mut verifier = KeyVerifier::new(&trust, key)?;
+    if settings.rekor.offline {
+        verifier = verifier.offline();
+    } else {
+        let http_settings = HttpSettings::default();
+        let lookup = RekorLog::new(
+            http::sigstore_client(&http_settings)?,
+            &rekor_url,
+            http_settings,
+        );
+        verifier = verifier.with_rekor_lookup(lookup, runtime.handle().clone());
+    }
+    if settings.require_signed_timestamp {
+        verifier = verifier.require_signed_timestamp();
+    }
+    if ignore_tlog {
+        eprintln!(
+            "warning: --insecure-ignore-tlog: a signature in no transparency log is accepted on the key alone"
+        );
+        verifier = verifier.ignore_tlog();
+    }
+    let results = verifier.verify_all(jobs, settings.threads);
+    print_results(settings, &results)
 }
 
 fn digest_needs_evidence(what: &str) -> anyhow::Error {
@@ -452,11 +532,11 @@ fn jobs(args: &VerifyBlobArgs, subjects: &[Subject]) -> anyhow::Result<Vec<Job>>
 }
 
 fn print_results(
-    labels: &[String],
+    settings: &VerifyBlobSettings,
     results: &[Result<Verified, VerifyError>],
-    format: OutputFormat,
 ) -> anyhow::Result<ExitStatus> {
-    let mut printer = VerdictPrinter::new(format);
+    let labels: Vec<String> = settings.subjects.iter().map(Subject::label).collect();
+    let mut printer = VerdictPrinter::new(settings.output);
     for (file, result) in labels.iter().zip(results) {
         match result {
             Ok(v) => printer.ok(file, v)?,

@@ -109,14 +109,14 @@ impl ConsumerError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ConsumerError::MissingSignature { .. } => Some(
-                "the release was published without its signatures (gl-sign publish generic), or --package / --generic-url point elsewhere"
+                "the release was published without its signatures (gl-sign publish generic), or the generic package / URL given point elsewhere"
                     .into(),
             ),
             ConsumerError::WrongRelease { .. } => Some(
                 "the index serves another release's file under this release's name; do not install it"
                     .into(),
             ),
-            ConsumerError::Transfer(TransferError::Unauthorized { .. }) => Some("pass --token, or run inside a GitLab CI job of the project".into()),
+            ConsumerError::Transfer(TransferError::Unauthorized { .. }) => Some("give an access token, or run inside a GitLab CI job of the project".into()),
             _ => None,
         }
     }

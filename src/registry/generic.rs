@@ -80,8 +80,8 @@ pub enum GenericError {
 impl GenericError {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            GenericError::Transfer(TransferError::Unauthorized { .. }) => "in GitLab CI the JOB-TOKEN header is used; outside CI pass --token (PRIVATE-TOKEN) or a deploy token".into(),
-            GenericError::InvalidName { .. } => "use letters, digits and . _ - + only; set --package / --package-version".into(),
+            GenericError::Transfer(TransferError::Unauthorized { .. }) => "in GitLab CI the JOB-TOKEN header is used; outside CI give an access token (PRIVATE-TOKEN) or a deploy token".into(),
+            GenericError::InvalidName { .. } => "use letters, digits and . _ - + only in the package name and version".into(),
             _ => return None,
         })
     }

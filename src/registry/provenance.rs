@@ -132,7 +132,7 @@ impl ProvenanceError {
                     .into(),
             ),
             ProvenanceError::Publisher { .. } => Some(
-                "PyPI recorded another Trusted Publisher for this upload; check --gitlab-project and --gitlab-config-path"
+                "PyPI recorded another Trusted Publisher for this upload; check the GitLab project and CI config path expected"
                     .into(),
             ),
             ProvenanceError::BadLink { .. } => Some(

@@ -68,8 +68,8 @@ impl PublishError {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             PublishError::Transfer(TransferError::Unauthorized { status: 401, .. }) => {
-                "in GitLab CI the job token is used as HTTP Basic gitlab-ci-token:$CI_JOB_TOKEN; outside CI pass \
-                 --token (an access token with the api scope) or --username/--password"
+                "in GitLab CI the job token is used as HTTP Basic gitlab-ci-token:$CI_JOB_TOKEN; outside CI give \
+                 an access token with the api scope, or a username and password"
                     .into()
             }
             PublishError::Transfer(TransferError::Unauthorized { .. }) => "the credential works but may not publish here (Developer role or higher is needed)".into(),

@@ -248,9 +248,7 @@ pub enum TrustedPublishingError {
         /// The audience the token should have had.
         audience: String,
     },
-    #[error(
-        "no GitLab ID token for audience {audience:?}: pass --identity-token or set {variable}"
-    )]
+    #[error("no GitLab ID token for audience {audience:?}: give one, or set {variable}")]
     NoIdToken { audience: String, variable: String },
 }
 
@@ -269,7 +267,7 @@ impl crate::hint::Hint for TrustedPublishingError {
     fn hint(&self) -> Option<String> {
         match self {
             TrustedPublishingError::NotSupported { .. } => Some(
-                "this index has no trusted publishing: pass --token, or --trusted-publishing never"
+                "this index has no trusted publishing: give an access token, and do not ask for trusted publishing"
                     .into(),
             ),
             TrustedPublishingError::NoIdToken { audience, variable } => Some(format!(
@@ -497,7 +495,7 @@ impl crate::hint::Hint for AttestationFileError {
     fn hint(&self) -> Option<String> {
         match self {
             AttestationFileError::NotAnAttestation { .. } => Some(
-                "`gl-sign attest DIST` writes DIST.publish.attestation; remove the file or pass --no-attestations"
+                "`gl-sign attest DIST` writes DIST.publish.attestation; remove the file or publish without attestations"
                     .into(),
             ),
             _ => None,

@@ -315,10 +315,10 @@ impl SignError {
                 Some("Fulcio certificates live 10 minutes; re-run: files already signed are kept".into())
             }
             SignError::SelfCheck { source, .. } => source.hint().or_else(|| {
-                Some("check --trusted-root: it must describe the Fulcio and Rekor that were used".into())
+                Some("check the trusted root: it must describe the Fulcio and Rekor that were used".into())
             }),
             SignError::V2NeedsTimestamp { .. } => Some(
-                "pass --timestamp-server-url, use a signing config that lists tsaUrls, or choose --rekor-version 1"
+                "name a timestamp authority, use a signing config that lists tsaUrls, or choose Rekor v1"
                     .into(),
             ),
             SignError::InsecureFulcio { .. } => Some(

@@ -77,7 +77,7 @@ impl TokenError {
                 "request the token in .gitlab-ci.yml with `id_tokens: {SIGSTORE_ID_TOKEN: {aud: sigstore}}`".into(),
             ),
             TokenError::Malformed(_) => Some(
-                "--identity-token takes the JWT itself or a file holding it; in GitLab CI leave it out and set \
+                "the identity token is the JWT itself or a file holding it; in GitLab CI set \
                  id_tokens: SIGSTORE_ID_TOKEN"
                     .into(),
             ),

@@ -165,7 +165,7 @@ impl AttestationViolation {
         match self {
             AttestationViolation::NotRequested { found } => Some(format!(
                 "an attestation is a statement about the file, not a signature over it; to accept it as one, \
-                 pass --type {found}"
+                 verify it as an attestation of {found}"
             )),
             AttestationViolation::Subject { .. } => Some(
                 "an attestation names the exact file it is about; check that the file was not renamed or changed"

@@ -101,7 +101,7 @@ pub enum InputError {
 impl InputError {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            InputError::SignatureIsPem => "this looks like the certificate: pass it with --certificate".into(),
+            InputError::SignatureIsPem => "this looks like the certificate: give it as the certificate".into(),
             InputError::CertificateIsDer => {
                 "convert it with `openssl x509 -inform der -in CERT -out CERT.pem`, or pass cosign's \
                  base64(PEM) .crt file"
@@ -110,13 +110,13 @@ impl InputError {
             InputError::CertificateIsPublicKey => {
                 "gl-sign verifies keyless signatures; a key-signed blob needs `cosign verify-blob --key`".into()
             }
-            InputError::NoCertificate => "pass the signing certificate with --certificate".into(),
+            InputError::NoCertificate => "the signing certificate is needed beside the signature".into(),
             InputError::UnsupportedMediaType(_) => {
                 "the bundle may come from a newer Sigstore client; check for a newer gl-sign".into()
             }
             InputError::UnknownJson => {
-                "--bundle takes a .sigstore.json bundle or cosign's --bundle output; for detached files use \
-                 --signature and --certificate"
+                "a bundle is a .sigstore.json bundle or cosign's legacy bundle; detached files are a \
+                 signature and a certificate"
                     .into()
             }
             _ => return None,

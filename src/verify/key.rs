@@ -37,7 +37,7 @@ pub enum KeyError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{} holds a private key ({label}); --key takes the public key", path.display())]
+    #[error("{} holds a private key ({label}); a public key is needed", path.display())]
     PrivateKey { path: PathBuf, label: String },
     #[error("{} is not a PEM public key: expected a \"PUBLIC KEY\" block, found {found}", path.display())]
     NotPublicKey { path: PathBuf, found: String },
@@ -59,8 +59,7 @@ impl crate::diagnostics::Hint for KeyError {
                     .into(),
             ),
             KeyError::NotPublicKey { found, .. } if found.contains("CERTIFICATE") => Some(
-                "for a certificate (keyless signature) drop --key and pass --certificate with \
-                 --certificate-identity and --certificate-oidc-issuer"
+                "a certificate is verified keyless, with the identity and issuer expected of it"
                     .into(),
             ),
             KeyError::NotPublicKey { found, .. } if found.contains("RSA PUBLIC KEY") => Some(

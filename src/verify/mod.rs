@@ -115,13 +115,11 @@ pub enum VerifyError {
     },
     #[error("signature not found in transparency log {url}: no entry has this digest, signature and certificate")]
     NotInLog { url: String },
-    #[error("certificate given with --certificate does not match the one in the bundle")]
+    #[error("the certificate given beside the bundle does not match the one in it")]
     CertificateDiffers,
-    #[error("signature given with --signature does not match the one in the bundle")]
+    #[error("the signature given beside the bundle does not match the one in it")]
     SignatureDiffers,
-    #[error(
-        "expected an RFC 3161 signed timestamp (--use-signed-timestamps), the bundle has none"
-    )]
+    #[error("expected an RFC 3161 signed timestamp, the bundle has none")]
     NoSignedTimestamp,
     #[error("signature does not verify with the key in {} (fingerprint sha256:{fingerprint})", path.display())]
     KeyMismatch {
@@ -167,9 +165,9 @@ pub enum VerifyError {
     DigestNeedsEvidence,
     #[error("an {algorithm} signature is checked over the file's own bytes or another hash: expected the file, found only its sha256 digest")]
     NeedsFile { algorithm: &'static str },
-    #[error("{} is a keyless bundle (it carries a certificate), but --key was given", path.display())]
+    #[error("{} is a keyless bundle (it carries a certificate), but a key was given", path.display())]
     KeyBundleHasCertificate { path: PathBuf },
-    #[error("a bare signature has no transparency log entry: it must be looked up in Rekor, and --offline forbids that")]
+    #[error("a bare signature has no transparency log entry: it must be looked up in Rekor, which offline verification forbids")]
     KeySignatureNeedsLog,
     #[error("the trust material cannot be used")]
     Trust(#[source] sigstore_verify::Error),
@@ -228,10 +226,10 @@ impl VerifyError {
             VerifyError::Sigstore { hint, .. } => hint.clone(),
             VerifyError::Malformed { source, .. } => source.hint(),
             VerifyError::NoEvidence { .. } => {
-                Some("pass --bundle FILE, or --signature FILE --certificate FILE".into())
+                Some("name the bundle, or the signature and certificate, explicitly".into())
             }
             VerifyError::OfflineNeedsBundle => Some(
-                "verify with the .sigstore.json bundle (sign-blob writes one beside each file), or drop --offline \
+                "verify with the .sigstore.json bundle (sign-blob writes one beside each file), or online \
                  to look the entry up in Rekor"
                     .into(),
             ),
@@ -240,15 +238,15 @@ impl VerifyError {
                 "the file changed after signing, or it was signed with another key".into(),
             ),
             VerifyError::DigestNeedsEvidence => {
-                Some("pass --bundle FILE (or --key KEY --signature FILE)".into())
+                Some("name the bundle (or, with a key, the signature)".into())
             }
             VerifyError::NeedsFile { .. } => Some("pass the file instead of its digest".into()),
             VerifyError::KeyBundleHasCertificate { .. } => Some(
-                "drop --key and give --certificate-identity and --certificate-oidc-issuer".into(),
+                "verify it keyless, with the identity and issuer expected of its certificate".into(),
             ),
             VerifyError::KeySignatureNeedsLog => Some(
-                "drop --offline, pass the bundle, or add --insecure-ignore-tlog to check the signature \
-                 with the key alone (as cosign)"
+                "verify online, pass the bundle, or accept a signature in no log to check it with the \
+                 key alone (as cosign)"
                     .into(),
             ),
             VerifyError::DigestMismatch { .. } => {

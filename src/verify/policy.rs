@@ -245,36 +245,35 @@ impl IdentityPolicy {
         Ok(())
     }
 
-    fn identity_hint(&self, found: &str) -> Option<String> {
+    fn identity_hint(&self, found: &str) -> Option<IdentityHint> {
         if found.is_empty() {
             return None;
         }
+        let found = found.to_string();
         match &self.identity {
-            Matcher::Pattern { unanchored, shown, .. } if unanchored.is_match(found) => Some(format!(
-                "{shown} matches only part of {found}; gl-sign matches patterns against the whole \
-                 identity (cosign does not), so add .* where any text may follow"
-            )),
-            Matcher::Exact(expected) if collapse_slashes(expected) == collapse_slashes(found) => Some(format!(
-                "GitLab identities have a double slash between the project path and the CI config path: \
-                 {found} (or let gl-sign build it with --gitlab-project)"
-            )),
-            Matcher::Exact(expected) if found.starts_with(expected.as_str()) => Some(format!(
-                "the certificate identity continues after what was given; the full value is {found}"
-            )),
+            Matcher::Pattern {
+                unanchored, shown, ..
+            } if unanchored.is_match(&found) => Some(IdentityHint::PartialMatch {
+                pattern: shown.clone(),
+                found,
+            }),
+            Matcher::Exact(expected) if collapse_slashes(expected) == collapse_slashes(&found) => {
+                Some(IdentityHint::SingleSlash { found })
+            }
+            Matcher::Exact(expected) if found.starts_with(expected.as_str()) => {
+                Some(IdentityHint::Continues { found })
+            }
             // Only when the branch is all that differs: a signature from
             // another project gets the hint below, not this one.
             _ if self.gitlab.as_ref().is_some_and(|g| {
                 g.scope == RefScope::TagsOnly
                     && g.git_ref.is_none()
                     && found.starts_with(&g.identity_prefix())
-            }) && found.contains("@refs/heads/") => Some(
-                "a release must be signed by a tag pipeline; this signature comes from a branch pipeline. \
-                 Pin that branch with --gitlab-ref, or pass --allow-branch-signatures to accept any branch"
-                    .into(),
-            ),
-            _ if self.gitlab.is_some() && found.contains("//") => Some(
-                "check --gitlab-project, --gitlab-ref and --gitlab-config-path against the identity above".into(),
-            ),
+            }) && found.contains("@refs/heads/") =>
+            {
+                Some(IdentityHint::BranchPipeline)
+            }
+            _ if self.gitlab.is_some() && found.contains("//") => Some(IdentityHint::GitLabSigner),
             _ => None,
         }
     }
@@ -337,6 +336,49 @@ fn collapse_slashes(value: &str) -> String {
     format!("{scheme}://{out}")
 }
 
+/// The likely fix when an identity does not match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityHint {
+    /// The pattern matches only part of the identity: patterns are anchored.
+    PartialMatch { pattern: String, found: String },
+    /// An exact identity with one slash where GitLab's have two.
+    SingleSlash { found: String },
+    /// The identity continues after the exact value given.
+    Continues { found: String },
+    /// A tags-only GitLab policy (no ref pinned) and a branch pipeline's signature.
+    BranchPipeline,
+    /// A GitLab policy whose project, ref or CI config path is not the identity's.
+    GitLabSigner,
+}
+
+impl std::fmt::Display for IdentityHint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdentityHint::PartialMatch { pattern, found } => write!(
+                f,
+                "{pattern} matches only part of {found}; gl-sign matches patterns against the whole \
+                 identity (cosign does not), so add .* where any text may follow"
+            ),
+            IdentityHint::SingleSlash { found } => write!(
+                f,
+                "GitLab identities have a double slash between the project path and the CI config path: \
+                 {found} (or let gl-sign derive it from the GitLab project)"
+            ),
+            IdentityHint::Continues { found } => write!(
+                f,
+                "the certificate identity continues after what was given; the full value is {found}"
+            ),
+            IdentityHint::BranchPipeline => f.write_str(
+                "a release must be signed by a tag pipeline; this signature comes from a branch pipeline. \
+                 Pin that branch, or accept branch pipelines' signatures too",
+            ),
+            IdentityHint::GitLabSigner => f.write_str(
+                "check the GitLab project, ref and CI config path expected against the identity above",
+            ),
+        }
+    }
+}
+
 /// A certificate that is genuine but not from the expected signer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PolicyViolation {
@@ -344,7 +386,7 @@ pub enum PolicyViolation {
     Identity {
         expected: String,
         found: Option<String>,
-        hint: Option<String>,
+        hint: Option<IdentityHint>,
     },
     #[error("expected issuer {expected}, certificate has {}", found.as_deref().unwrap_or("no issuer"))]
     Issuer {
@@ -366,9 +408,8 @@ pub enum PolicyViolation {
 impl PolicyViolation {
     pub fn hint(&self) -> Option<String> {
         match self {
-            PolicyViolation::Identity { hint, .. } | PolicyViolation::Issuer { hint, .. } => {
-                hint.clone()
-            }
+            PolicyViolation::Identity { hint, .. } => hint.as_ref().map(ToString::to_string),
+            PolicyViolation::Issuer { hint, .. } => hint.clone(),
             PolicyViolation::Extension { .. } => None,
         }
     }
@@ -495,7 +536,8 @@ mod tests {
             e.to_string().contains("refs/tags/* (a tag pipeline)"),
             "{e}"
         );
-        assert!(e.hint().unwrap().contains("--allow-branch-signatures"));
+        // The flags that accept a branch are the CLI's words (commands::wording).
+        assert!(e.hint().unwrap().contains("accept branch pipelines"));
     }
 
     #[test]
