@@ -18,7 +18,7 @@ use crate::exit::ExitStatus;
 use crate::registry::auth::Credential;
 use crate::registry::consumer::{ConsumerError, ReleaseFetcher, ReleaseSource};
 use crate::registry::provenance::{self, ProvenanceError};
-use crate::verify::{Evidence, EvidenceKind, VerifyError};
+use crate::verify::VerifyError;
 
 pub fn run(args: ConsumerVerifyArgs, env: &Environment) -> anyhow::Result<ExitStatus> {
     let settings = ReleaseSettings::resolve(&args, env)?;
@@ -180,11 +180,7 @@ fn check_file(
     let bundles =
         provenance::bundles(&provenance, &file.filename, expected).map_err(|e| fail(e.into()))?;
     let mut predicate_types = Vec::new();
-    for bundle in bundles {
-        let evidence = Evidence::Bundle {
-            bundle: Box::new(bundle),
-            kind: EvidenceKind::Pep740Attestation,
-        };
+    for evidence in bundles {
         let verified = verifier
             .verify_evidence_named(evidence, sha256, Some(&file.filename))
             .map_err(|e| fail(e.into()))?;

@@ -10,8 +10,8 @@ use crate::ci::{CiEnvironment, RefScope};
 use crate::cli::{ConsumerVerifyArgs, OutputFormat, RekorLookupArgs, TrustArgs};
 use crate::diagnostics::UsageError;
 use crate::registry::auth::Credential;
+use crate::trust::tuf::TufCache;
 use crate::trust::{Resolved, TrustError, TrustMaterial, TrustRequest};
-use crate::tuf::TufCache;
 use crate::verify::IdentityPolicy;
 
 /// The process environment the verification commands read, once: the GitLab

@@ -265,7 +265,7 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// The TUF cache: `--cache-dir` / `$GL_SIGN_TUF_CACHE`, else
 /// `$XDG_CACHE_HOME/gl-sign/tuf`, else `~/.cache/gl-sign/tuf`; `None` when no
 /// such directory can be named.
-pub fn tuf_cache(flag: Option<&std::path::Path>) -> Option<crate::tuf::TufCache> {
+pub fn tuf_cache(flag: Option<&std::path::Path>) -> Option<crate::trust::tuf::TufCache> {
     use std::path::PathBuf;
     let env_dir = |name: &str| {
         std::env::var_os(name)
@@ -276,12 +276,12 @@ pub fn tuf_cache(flag: Option<&std::path::Path>) -> Option<crate::tuf::TufCache>
         .map(PathBuf::from)
         .or_else(|| env_dir("GL_SIGN_TUF_CACHE"))
     {
-        return Some(crate::tuf::TufCache::new(dir));
+        return Some(crate::trust::tuf::TufCache::new(dir));
     }
     let cache_home = env_dir("XDG_CACHE_HOME")
         .filter(|p| p.is_absolute())
         .or_else(|| env_dir("HOME").map(|home| home.join(".cache")))?;
-    Some(crate::tuf::TufCache::new(
+    Some(crate::trust::tuf::TufCache::new(
         cache_home.join("gl-sign").join("tuf"),
     ))
 }
@@ -289,10 +289,10 @@ pub fn tuf_cache(flag: Option<&std::path::Path>) -> Option<crate::tuf::TufCache>
 /// Refresh `mirror` through TUF (online) into `cache`, for the retry after a
 /// bundle named a log or CA the trust root in use does not list.
 pub fn refresh_trust(
-    cache: Option<&crate::tuf::TufCache>,
-    mirror: &crate::tuf::Mirror,
+    cache: Option<&crate::trust::tuf::TufCache>,
+    mirror: &crate::trust::tuf::Mirror,
     runtime: &tokio::runtime::Runtime,
-) -> anyhow::Result<crate::tuf::UpdateReport> {
+) -> anyhow::Result<crate::trust::tuf::UpdateReport> {
     let cache = cache.ok_or_else(|| {
         UsageError::new("no TUF cache directory: set XDG_CACHE_HOME or GL_SIGN_TUF_CACHE")
     })?;

@@ -229,17 +229,9 @@ fn services(args: &SignBlobArgs, use_signing_config: bool) -> anyhow::Result<Ser
     {
         if let Some(cache) = super::shared::tuf_cache(None) {
             let now = jiff::Timestamp::now();
-            if let Some((config, status)) =
-                crate::trust::tuf_signing_config(&cache, args.staging, now)
-            {
-                let name = format!(
-                    "the signing config of TUF repository {}",
-                    redact_url(&status.mirror)
-                );
-                eprintln!("Using {name}");
-                return SigningConfig::from_parts(config, name)
-                    .services(forced)
-                    .map_err(with_flag);
+            if let Some((config, _)) = crate::trust::tuf_signing_config(&cache, args.staging, now) {
+                eprintln!("Using {}", config.origin());
+                return config.services(forced).map_err(with_flag);
             }
         }
     }

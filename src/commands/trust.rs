@@ -11,8 +11,8 @@ use crate::cli::{
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
 use crate::http::{self, redact_url, HttpSettings};
+use crate::trust::tuf::{Instance, Mirror, TufCache};
 use crate::trust::{TrustMaterial, TrustRequest, TrustSource};
-use crate::tuf::{Instance, Mirror, TufCache};
 
 pub fn run(args: TrustCommandArgs) -> anyhow::Result<ExitStatus> {
     match args.command {
@@ -40,13 +40,13 @@ fn update(args: TrustUpdateArgs) -> anyhow::Result<ExitStatus> {
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(UsageError::new("--mirror must be an http(s) URL").into());
             }
-            if args.root.is_some() && crate::tuf::public_instance(url).is_some() {
+            if args.root.is_some() && crate::trust::tuf::public_instance(url).is_some() {
                 return Err(UsageError::new(format!(
                     "--root is not taken for {url}: gl-sign embeds its root and follows its rotations"
                 ))
                 .into());
             }
-            if args.root.is_none() && crate::tuf::public_instance(url).is_none() {
+            if args.root.is_none() && crate::trust::tuf::public_instance(url).is_none() {
                 let known = cache.has_cache(&Mirror::at(url));
                 if !known {
                     return Err(UsageError::new(format!(
@@ -110,13 +110,13 @@ fn show(args: TrustShowArgs) -> anyhow::Result<ExitStatus> {
         (TrustSource::Tuf(_), Some(cache)) => {
             crate::trust::tuf_signing_config(&cache, args.staging, jiff::Timestamp::now()).map(
                 |(config, _)| {
-                    let url = |e: Option<&sigstore_trust_root::ServiceEndpoint>| {
-                        e.map(|e| (e.url.clone(), e.major_api_version))
-                    };
+                    let endpoints = config.endpoints();
+                    let url =
+                        |e: Option<crate::sign::Endpoint>| e.map(|e| (e.url, e.major_api_version));
                     (
-                        url(config.fulcio_url()),
-                        url(config.rekor_url(None)),
-                        url(config.tsa_url()),
+                        url(endpoints.fulcio),
+                        url(endpoints.rekor),
+                        url(endpoints.tsa),
                     )
                 },
             )

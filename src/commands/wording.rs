@@ -24,8 +24,8 @@ use crate::registry::trusted_publishing::{AttestationFileError, TrustedPublishin
 use crate::registry::TransferError;
 use crate::sign::token::TokenError;
 use crate::sign::SignError;
+use crate::trust::tuf::TufError;
 use crate::trust::{TrustError, TufTrustError};
-use crate::tuf::TufError;
 use crate::verify::attestation::AttestationViolation;
 use crate::verify::key::KeyError;
 use crate::verify::policy::{IdentityHint, PolicyViolation};

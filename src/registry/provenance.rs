@@ -23,6 +23,7 @@ use super::TransferError;
 use crate::ci::GitLabSigner;
 use crate::http::{follow_redirects, may_carry_credentials, redact_url, same_origin};
 use crate::verify::pep740::{Attestation, Pep740Error};
+use crate::verify::Evidence;
 
 /// Accept header of the Integrity API (warehouse's first choice).
 pub const INTEGRITY_ACCEPT: &str = "application/vnd.pypi.integrity.v1+json";
@@ -280,14 +281,14 @@ pub async fn fetch(
     Ok(provenance)
 }
 
-/// The attestations of `provenance` as bundles to verify, after checking the
+/// The attestations of `provenance` as evidence to verify, after checking the
 /// recorded publisher against `expected` (when the user named a GitLab
 /// project). PyPI compares repository and CI file exactly, so this does too.
 pub fn bundles(
     provenance: &Provenance,
     filename: &str,
     expected: Option<&GitLabSigner>,
-) -> Result<Vec<sigstore_types::Bundle>, ProvenanceError> {
+) -> Result<Vec<Evidence>, ProvenanceError> {
     let mut out = Vec::new();
     for bundle in &provenance.attestation_bundles {
         if let Some(signer) = expected {
@@ -304,7 +305,7 @@ pub fn bundles(
             }
         }
         for attestation in &bundle.attestations {
-            out.push(attestation.to_bundle().map_err(|source| {
+            out.push(attestation.to_evidence().map_err(|source| {
                 ProvenanceError::BadAttestation {
                     file: filename.to_string(),
                     source,

@@ -102,6 +102,21 @@ pub struct SigningConfig {
     origin: String,
 }
 
+/// One service a signing config lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub url: String,
+    pub major_api_version: u32,
+}
+
+/// The services a signing config selects ([`SigningConfig::endpoints`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub fulcio: Option<Endpoint>,
+    pub rekor: Option<Endpoint>,
+    pub tsa: Option<Endpoint>,
+}
+
 impl SigningConfig {
     pub fn from_file(path: &Path) -> Result<SigningConfig, SigningConfigError> {
         let origin = path.display().to_string();
@@ -116,8 +131,32 @@ impl SigningConfig {
 
     /// A config already parsed and verified elsewhere (the TUF cache), named
     /// by `origin` in messages.
-    pub fn from_parts(config: sigstore_trust_root::SigningConfig, origin: String) -> SigningConfig {
+    pub(crate) fn from_parts(
+        config: sigstore_trust_root::SigningConfig,
+        origin: String,
+    ) -> SigningConfig {
         SigningConfig { config, origin }
+    }
+
+    /// What the config is called in messages: its file, or where it came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Where the config sends signing now: the current Fulcio, the Rekor log of
+    /// the highest major version, the current TSA; each `None` when it lists none.
+    pub fn endpoints(&self) -> Endpoints {
+        let endpoint = |e: Option<&sigstore_trust_root::ServiceEndpoint>| {
+            e.map(|e| Endpoint {
+                url: e.url.clone(),
+                major_api_version: e.major_api_version,
+            })
+        };
+        Endpoints {
+            fulcio: endpoint(self.config.fulcio_url()),
+            rekor: endpoint(self.config.rekor_url(None)),
+            tsa: endpoint(self.config.tsa_url()),
+        }
     }
 
     /// The signing config built into gl-sign for public-good or staging.

@@ -137,6 +137,15 @@ impl Attestation {
         Bundle::deserialize(&bundle).map_err(|e| Pep740Error::Bundle(e.to_string()))
     }
 
+    /// The attestation as evidence to verify: its bundle, verified as a PEP 740
+    /// attestation.
+    pub fn to_evidence(&self) -> Result<super::Evidence, Pep740Error> {
+        Ok(super::Evidence::Bundle {
+            bundle: Box::new(self.to_bundle()?),
+            kind: super::EvidenceKind::Pep740Attestation,
+        })
+    }
+
     /// The attestation for a signed statement and its log entry, as
     /// `Attestation.from_bundle` writes it.
     pub fn from_parts(

@@ -5,7 +5,10 @@
 //! verification works offline with no set-up. They are the sigstore-rust crates'
 //! copies, which are byte-identical to the roots the Sigstore TUF repositories
 //! serve (a test pins that). Private deployments and the test suite pass their
-//! own `trusted_root.json`.
+//! own `trusted_root.json`. A verified TUF repository ([`tuf`]) supplies newer
+//! ones.
+
+pub mod tuf;
 
 use std::path::{Path, PathBuf};
 
@@ -30,7 +33,7 @@ pub enum TrustSource {
     Staging,
     File(PathBuf),
     /// A `trusted_root.json` from a TUF repository, verified from its cache.
-    Tuf(crate::tuf::TufStatus),
+    Tuf(tuf::TufStatus),
 }
 
 impl std::fmt::Display for TrustSource {
@@ -106,9 +109,8 @@ impl TrustMaterial {
             TrustSource::File(path) => read_file(path)?,
             // The cache is only ever read through its TUF verification.
             TrustSource::Tuf(status) => {
-                let cache =
-                    crate::tuf::TufCache::new(status.dir.parent().unwrap_or(Path::new(".")));
-                let mirror = crate::tuf::Mirror::at(&status.mirror);
+                let cache = tuf::TufCache::new(status.dir.parent().unwrap_or(Path::new(".")));
+                let mirror = tuf::Mirror::at(&status.mirror);
                 return load_tuf(&cache, &mirror, jiff::Timestamp::now()).map_err(|e| {
                     TrustError::Unusable {
                         source_name: source.to_string(),
@@ -210,7 +212,7 @@ pub struct TrustRequest<'a> {
     /// `--staging`: the staging TUF cache, else the embedded staging root.
     pub staging: bool,
     /// The TUF cache; `None` uses the embedded roots only.
-    pub tuf: Option<crate::tuf::TufCache>,
+    pub tuf: Option<tuf::TufCache>,
     pub now: jiff::Timestamp,
 }
 
@@ -220,7 +222,7 @@ pub struct TrustRequest<'a> {
 pub struct Resolved {
     pub material: TrustMaterial,
     /// The repository a refresh would update: `None` for `--trusted-root`.
-    pub mirror: Option<crate::tuf::Mirror>,
+    pub mirror: Option<tuf::Mirror>,
     pub note: Option<String>,
 }
 
@@ -229,7 +231,7 @@ impl TrustMaterial {
     /// verifies and has not expired; else the embedded root. A cache is never
     /// used unverified: one that fails is reported in `note` and skipped.
     pub fn resolve(request: &TrustRequest<'_>) -> Result<Resolved, TrustError> {
-        use crate::tuf::{Instance, Mirror};
+        use tuf::{Instance, Mirror};
         if let Some(path) = request.trusted_root {
             return Ok(Resolved {
                 material: TrustMaterial::load(&TrustSource::File(path.to_path_buf()))?,
@@ -260,11 +262,11 @@ impl TrustMaterial {
                         note = Some(format!(
                             "not using the TUF cache of {}: {}; using {embedded}",
                             mirror.url,
-                            crate::tuf::error_text(&e)
+                            tuf::error_text(&e)
                         ))
                     }
                 }
-            } else if crate::tuf::public_instance(&mirror.url).is_none() {
+            } else if tuf::public_instance(&mirror.url).is_none() {
                 note = Some(format!(
                     "the TUF repository {} has no cache in {}; using {embedded}",
                     mirror.url,
@@ -374,14 +376,14 @@ impl AuthorityKind {
 #[derive(Debug, thiserror::Error)]
 pub enum TufTrustError {
     #[error(transparent)]
-    Tuf(#[from] crate::tuf::TufError),
+    Tuf(#[from] tuf::TufError),
     #[error("the TUF target trusted_root.json is not usable")]
     Target(#[source] TrustError),
 }
 
 fn load_tuf(
-    cache: &crate::tuf::TufCache,
-    mirror: &crate::tuf::Mirror,
+    cache: &tuf::TufCache,
+    mirror: &tuf::Mirror,
     now: jiff::Timestamp,
 ) -> Result<TrustMaterial, TufTrustError> {
     let cached = cache.load_blocking(mirror, now)?;
@@ -390,14 +392,15 @@ fn load_tuf(
 }
 
 /// The signing config of the TUF repository in use, when its cache verifies:
-/// sign-blob then follows what the repository says (new logs, a TSA).
+/// sign-blob then follows what the repository says (new logs, a TSA). It is
+/// named after the repository in messages.
 pub fn tuf_signing_config(
-    cache: &crate::tuf::TufCache,
+    cache: &tuf::TufCache,
     staging: bool,
     now: jiff::Timestamp,
-) -> Option<(sigstore_trust_root::SigningConfig, crate::tuf::TufStatus)> {
+) -> Option<(crate::sign::SigningConfig, tuf::TufStatus)> {
     let mirror = if staging {
-        crate::tuf::Mirror::public(crate::tuf::Instance::Staging)
+        tuf::Mirror::public(tuf::Instance::Staging)
     } else {
         cache.selected()
     };
@@ -407,7 +410,14 @@ pub fn tuf_signing_config(
     let cached = cache.load_blocking(&mirror, now).ok()?;
     let json = String::from_utf8(cached.signing_config?).ok()?;
     let config = sigstore_trust_root::SigningConfig::from_json(&json).ok()?;
-    Some((config, cached.status))
+    let origin = format!(
+        "the signing config of TUF repository {}",
+        crate::http::redact_url(&cached.status.mirror)
+    );
+    Some((
+        crate::sign::SigningConfig::from_parts(config, origin),
+        cached.status,
+    ))
 }
 
 fn read_file(path: &Path) -> Result<String, TrustError> {
