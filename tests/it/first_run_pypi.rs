@@ -21,10 +21,10 @@ use crate::first_run::{
     git, gitlab_ci_local, job_said, passed, tutorial_project, Emulator, JobsGlSign,
 };
 use crate::provenance_e2e::python_with_pypi_attestations;
-use crate::publish_real::python_tool;
 use crate::support::gitlab_registry::{LocalGitLab, Registry};
 use crate::support::pki::GitLabClaims;
 use crate::support::pypi::{LocalPypi, PublisherConfig, PUBLISH_V1};
+use crate::support::python_tool;
 use crate::support::sigstore_stack::LocalSigstore;
 use crate::support::{assert_run, gl_sign, run};
 
