@@ -6,8 +6,12 @@
 //!    one call, per-file time, against sigstore-python 4.5.1 verifying the same
 //!    files offline (`.venv/bin/sigstore`, or `$SIGSTORE_PYTHON`; skipped with a
 //!    note if absent); then the per-file cost split, each phase timed alone
-//!    in-process on one thread.
+//!    in-process on one thread. Each proof is against the final tree, in a
+//!    checkpoint signed anew for each response, as Rekor v1 does (ECDSA
+//!    signatures are randomized): every file has its own checkpoint signature.
 //! 2. The same for copies of one real production bundle (Fulcio's P-384 chain).
+//!    Copies share one checkpoint signature, verified once (as entries of one
+//!    Rekor v2 batch do): the case shows that reuse, not a Rekor v1 release.
 //! 3. A 1 GiB file signed by the local test Sigstore: throughput against
 //!    `sha256sum` on the same file, and peak memory against a 64 MiB file.
 //!
@@ -419,10 +423,11 @@ fn split(trusted_root: &Path, identity: &str, issuer: &str, files: &[PathBuf]) {
         if cache {
             v
         } else {
-            v.without_chain_cache()
+            v.without_reuse()
         }
     };
     let mut fresh = 0;
+    let mut checkpoints = 0;
     let cached = best(&mut || {
         let v = verifier(true);
         let results = v.verify_all(&jobs, 1);
@@ -430,25 +435,27 @@ fn split(trusted_root: &Path, identity: &str, issuer: &str, files: &[PathBuf]) {
             .iter()
             .filter(|r| r.as_ref().unwrap().chain_check == ChainCheck::Fresh)
             .count();
+        checkpoints = v.checkpoint_signatures_verified().unwrap();
     });
     let uncached = best(&mut || {
         let v = verifier(false);
         assert!(v.verify_all(&jobs, 1).iter().all(|r| r.is_ok()));
     });
     let ms = |d: Duration| d.as_secs_f64() * 1e3 / n;
-    // Per file, chain cached: the artifact signature, the SET (sigstore-verify's
-    // signing-time step) and the checkpoint (src/verify/inclusion.rs): three
-    // P-256 verifies.
-    let ecdsa = ms(ecdsa_one) * 3.0;
+    // Per file, chain reused: the artifact signature and the SET
+    // (sigstore-verify's signing-time step), plus each distinct checkpoint
+    // signature once (src/verify/inclusion.rs): P-256 verifies.
+    let verifies = 2.0 + checkpoints as f64 / n;
+    let ecdsa = ms(ecdsa_one) * verifies;
     let other = ms(cached) - ms(parse) - ms(hash) - ecdsa;
     println!(
-        "  per-file split, one thread, in-process: verify {:.3} ms with the chain cache ({fresh} of {} files checked their chain in full), {:.3} ms without",
+        "  per-file split, one thread, in-process: verify {:.3} ms reusing results ({fresh} of {} files checked their chain in full; {checkpoints} distinct checkpoint signatures verified), {:.3} ms without reuse",
         ms(cached),
         files.len(),
         ms(uncached)
     );
     println!(
-        "    read+parse JSON {:.3} ms | sha256 {:.3} ms | ECDSA {:.3} ms (3 P-256 verifies at {:.3} ms) | other {:.3} ms (Merkle proof, SET canonical JSON, certificate parsing, log-entry consistency, policy) | chain+SCT saved by the cache {:.3} ms",
+        "    read+parse JSON {:.3} ms | sha256 {:.3} ms | ECDSA {:.3} ms ({verifies:.2} P-256 verifies at {:.3} ms) | other {:.3} ms (Merkle proof, SET canonical JSON, certificate parsing, log-entry consistency, policy) | saved by the reuse {:.3} ms",
         ms(parse),
         ms(hash),
         ecdsa,

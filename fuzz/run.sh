@@ -4,11 +4,17 @@
 # made from real PEP 740 attestations, the attestations themselves, cosign
 # bundle, .sig, .crt as PEM and base64, trusted roots, signing configs, index
 # pages, dists, versions, tokens and pyproject.toml.
-# Usage: fuzz/run.sh [SECONDS]   (needs the nightly toolchain and cargo-fuzz;
+# Usage: fuzz/run.sh [SECONDS]   (needs cargo-fuzz, and the nightly toolchain
+# or, where only stable exists, RUSTC_BOOTSTRAP for libFuzzer's -Z flags;
 # runs one libFuzzer process, so one core: prefix with `nice` to be polite)
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-600}
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  fuzz=(cargo +nightly fuzz)
+else
+  fuzz=(env RUSTC_BOOTSTRAP=1 cargo fuzz)
+fi
 vectors=../tests/data/vectors
 pep740=$vectors/pep740
 [ -d "$pep740" ] || pep740=../../shared/vectors/pep740
@@ -66,10 +72,10 @@ for path in glob.glob(os.path.join(pep740, "*.attestation")):
                                "signatures": [{"sig": a["envelope"]["signature"]}]}}
     open(os.path.join(out, os.path.basename(path) + ".dsse.sigstore.json"), "w").write(json.dumps(bundle))
 PY
-cargo +nightly fuzz run parse_inputs "$corpus" -- -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1
+"${fuzz[@]}" run parse_inputs "$corpus" -- -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1
 
 # PEP 740 attestations and in-toto statements (verify::pep740, verify::attestation).
 corpus=corpus/parse_attestations
 mkdir -p "$corpus"
 cp ../tests/data/vectors/pep740/*.attestation "$corpus/"
-cargo +nightly fuzz run parse_attestations "$corpus" -- -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1
+"${fuzz[@]}" run parse_attestations "$corpus" -- -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1

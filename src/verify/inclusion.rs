@@ -18,14 +18,85 @@
 //!   another kind) is refused here: nothing would verify it;
 //! - the bundle-structure rule that a v0.2+ bundle carries an inclusion
 //!   proof, which sigstore-verify drops with the step, is applied here.
+//!
+//! A checkpoint is the log's signed statement about its whole tree, not about
+//! one file: entries logged in one batch (Rekor v2 always batches; Rekor v1
+//! when several uploads land before one tree head) carry the same signed
+//! note. [`SignedNotes`] keeps the checkpoint signatures this call has
+//! verified, so each distinct one costs one P-256 verification. Everything
+//! per entry (the Merkle proof, the root and size against the note, the key's
+//! window at the signing time in [`super::evidence`]) is still checked for
+//! every file.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
 use sigstore_crypto::Keyring;
 use sigstore_types::bundle::InclusionProof;
 use sigstore_types::{Bundle, Checkpoint, KindVersion, TransparencyLogEntry};
 use sigstore_verify::{Error, TransparencyLogError};
 
+/// Checkpoint signatures verified in this call, by what was verified: the
+/// key hint, the signed note and the signature bytes. A pure function of
+/// those inputs, checked against one fixed keyring, is remembered; no file
+/// content is part of it.
+pub(crate) struct SignedNotes {
+    /// `None`: remember nothing (every checkpoint signature is verified).
+    verified: Option<Mutex<HashSet<[u8; 32]>>>,
+}
+
+impl SignedNotes {
+    pub(crate) fn new() -> Self {
+        SignedNotes {
+            verified: Some(Mutex::new(HashSet::new())),
+        }
+    }
+
+    pub(crate) fn disabled() -> Self {
+        SignedNotes { verified: None }
+    }
+
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.verified.is_some()
+    }
+
+    /// How many distinct checkpoint signatures were verified so far.
+    pub(crate) fn len(&self) -> usize {
+        self.verified
+            .as_ref()
+            .map_or(0, |set| set.lock().unwrap_or_else(|e| e.into_inner()).len())
+    }
+
+    /// Length-prefixed, so no two different triples share an encoding.
+    fn key(hint: &[u8], message: &[u8], signature: &[u8]) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        for part in [hint, message, signature] {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part);
+        }
+        hasher.finalize().into()
+    }
+
+    fn contains(&self, key: &[u8; 32]) -> bool {
+        self.verified
+            .as_ref()
+            .is_some_and(|set| set.lock().unwrap_or_else(|e| e.into_inner()).contains(key))
+    }
+
+    fn insert(&self, key: [u8; 32]) {
+        if let Some(set) = &self.verified {
+            set.lock().unwrap_or_else(|e| e.into_inner()).insert(key);
+        }
+    }
+}
+
 /// Verify every entry's Merkle inclusion proof and checkpoint signature.
-pub(crate) fn verify_entries(bundle: &Bundle, rekor_keys: &Keyring) -> Result<(), Error> {
+pub(crate) fn verify_entries(
+    bundle: &Bundle,
+    rekor_keys: &Keyring,
+    notes: &SignedNotes,
+) -> Result<(), Error> {
     // With its log step off, sigstore-verify also stops requiring a proof
     // where the bundle version does; require it as it would with the step on.
     sigstore_bundle::validate_bundle_with_options(
@@ -38,7 +109,7 @@ pub(crate) fn verify_entries(bundle: &Bundle, rekor_keys: &Keyring) -> Result<()
     for entry in &bundle.verification_material.tlog_entries {
         if let Some(proof) = &entry.inclusion_proof {
             verify_merkle_inclusion(entry, proof)?;
-            verify_checkpoint(proof, is_rekor_v2(entry), rekor_keys)?;
+            verify_checkpoint(proof, is_rekor_v2(entry), rekor_keys, notes)?;
         }
         if entry.inclusion_promise.is_some() && !set_verified_as_signing_time(entry) {
             return Err(TransparencyLogError::InclusionPromise(
@@ -102,6 +173,7 @@ fn verify_checkpoint(
     proof: &InclusionProof,
     is_v2: bool,
     rekor_keys: &Keyring,
+    notes: &SignedNotes,
 ) -> Result<(), Error> {
     let checkpoint_error = |detail: String| Error::from(TransparencyLogError::Checkpoint(detail));
     let checkpoint = Checkpoint::from_text(proof.checkpoint.envelope())
@@ -117,9 +189,16 @@ fn verify_checkpoint(
     let now = jiff::Timestamp::now();
     let mut found_matching_key = false;
     for signature in checkpoint.signatures() {
+        let memo = SignedNotes::key(
+            signature.key_id.as_bytes(),
+            message,
+            signature.signature.as_bytes(),
+        );
         for key in rekor_keys.keys_by_hint(&signature.key_id, now) {
             found_matching_key = true;
-            if key.verify(message, &signature.signature).is_ok() {
+            // The same keyring verified these exact bytes earlier in this call.
+            if notes.contains(&memo) || key.verify(message, &signature.signature).is_ok() {
+                notes.insert(memo);
                 return Ok(());
             }
         }
@@ -162,7 +241,7 @@ mod tests {
     }
 
     fn log_error(bundle: &Bundle) -> TransparencyLogError {
-        match verify_entries(bundle, &keys()) {
+        match verify_entries(bundle, &keys(), &SignedNotes::new()) {
             Err(Error::TransparencyLog(e)) => e,
             other => panic!("expected a transparency-log error, got {other:?}"),
         }
@@ -171,7 +250,7 @@ mod tests {
     #[test]
     fn real_v1_and_v2_entries_verify() {
         for bundle in [V1, V2] {
-            verify_entries(&Bundle::from_json(bundle).unwrap(), &keys()).unwrap();
+            verify_entries(&Bundle::from_json(bundle).unwrap(), &keys(), &SignedNotes::new()).unwrap();
         }
     }
 
@@ -205,7 +284,7 @@ mod tests {
             entry.as_object_mut().unwrap().remove("inclusionProof");
         });
         assert!(matches!(
-            verify_entries(&bundle, &keys()),
+            verify_entries(&bundle, &keys(), &SignedNotes::new()),
             Err(Error::Bundle(_))
         ));
     }
@@ -250,7 +329,61 @@ mod tests {
             entry["inclusionProof"]["rootHash"] = entry["inclusionProof"]["hashes"][0].clone();
         });
         // The structure check sees it first, as in sigstore-verify.
-        let error = verify_entries(&bundle, &keys());
+        let error = verify_entries(&bundle, &keys(), &SignedNotes::new());
         assert!(matches!(error, Err(Error::Bundle(_))), "{error:?}");
+    }
+
+    #[test]
+    fn a_remembered_checkpoint_still_binds_its_exact_bytes() {
+        let notes = SignedNotes::new();
+        for _ in 0..3 {
+            verify_entries(&Bundle::from_json(V1).unwrap(), &keys(), &notes).unwrap();
+        }
+        assert_eq!(notes.len(), 1, "one distinct checkpoint, verified once");
+        // After the good note is remembered: the same note with another
+        // signature, and another note with the good signature, are refused.
+        let envelope = |bundle: &str| {
+            serde_json::from_str::<serde_json::Value>(bundle).unwrap()["verificationMaterial"]
+                ["tlogEntries"][0]["inclusionProof"]["checkpoint"]["envelope"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let good = envelope(V1);
+        let (note, signature_line) = good.split_once("\n\n").unwrap();
+        let (prefix, signature) = signature_line.trim_end().rsplit_once(' ').unwrap();
+        let mut raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, signature)
+            .unwrap();
+        *raw.last_mut().unwrap() ^= 1;
+        let other_signature = format!(
+            "{note}\n\n{prefix} {}\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &raw)
+        );
+        let other_note = good.replacen('.', "-", 1);
+        for changed in [other_signature, other_note] {
+            assert_ne!(changed, good);
+            let bundle = mutated(V1, |entry| {
+                entry["inclusionProof"]["checkpoint"]["envelope"] = changed.clone().into();
+            });
+            assert!(matches!(
+                verify_entries(&bundle, &keys(), &notes),
+                Err(Error::TransparencyLog(TransparencyLogError::Checkpoint(m))) if m.contains("No valid Rekor signature")
+            ));
+        }
+        assert_eq!(notes.len(), 1);
+    }
+
+    #[test]
+    fn a_remembered_checkpoint_needs_its_key_in_the_keyring() {
+        let notes = SignedNotes::new();
+        verify_entries(&Bundle::from_json(V1).unwrap(), &keys(), &notes).unwrap();
+        let staging_only = TrustedRoot::from_json(STAGING_ROOT)
+            .unwrap()
+            .rekor_keys()
+            .unwrap();
+        assert!(matches!(
+            verify_entries(&Bundle::from_json(V1).unwrap(), &staging_only, &notes),
+            Err(Error::TransparencyLog(TransparencyLogError::Checkpoint(m))) if m.contains("No matching Rekor key")
+        ));
     }
 }

@@ -271,6 +271,8 @@ pub struct BlobVerifier {
     chain_cache: cache::ChainCache,
     /// The trusted logs' keys, for [`inclusion`].
     rekor_keys: sigstore_crypto::Keyring,
+    /// Checkpoint signatures already verified in this call.
+    signed_notes: inclusion::SignedNotes,
 }
 
 impl BlobVerifier {
@@ -291,6 +293,7 @@ impl BlobVerifier {
             verifier,
             chain_cache,
             rekor_keys,
+            signed_notes: inclusion::SignedNotes::new(),
             trust,
             policy,
             offline: false,
@@ -326,6 +329,21 @@ impl BlobVerifier {
     pub fn without_chain_cache(mut self) -> Self {
         self.chain_cache = cache::ChainCache::disabled();
         self
+    }
+
+    /// Verify every file's chain, SCT and checkpoint signature in full, as if
+    /// it were the only file (what the reuse saves, for the benchmark).
+    pub fn without_reuse(mut self) -> Self {
+        self.chain_cache = cache::ChainCache::disabled();
+        self.signed_notes = inclusion::SignedNotes::disabled();
+        self
+    }
+
+    /// How many distinct checkpoint signatures this verifier has verified.
+    pub fn checkpoint_signatures_verified(&self) -> Option<usize> {
+        self.signed_notes
+            .is_enabled()
+            .then(|| self.signed_notes.len())
     }
 
     /// Whether chain results are reused across files (see [`cache`]).
@@ -462,7 +480,7 @@ impl BlobVerifier {
         // chain result for a certificate already checked in this call.)
         // Inclusion proof and checkpoint first, as sigstore-verify orders its
         // log step before the signature; the SET is its signing-time step.
-        inclusion::verify_entries(bundle, &self.rekor_keys)
+        inclusion::verify_entries(bundle, &self.rekor_keys, &self.signed_notes)
             .map_err(|e| self.explain(e, bundle, digest))?;
         let (result, chain_check) = self
             .chain_cache
