@@ -255,9 +255,22 @@ pub struct Emulator {
     variables: Vec<(String, String)>,
 }
 
+fn inherited_path_without_gl_sign() -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let kept: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|dir| !dir.join("gl-sign").exists())
+        .collect();
+    std::env::join_paths(kept)
+        .expect("PATH entries came from PATH")
+        .to_string_lossy()
+        .into_owned()
+}
+
 impl Emulator {
     /// gitlab-ci-local in `project` with `first_on_path`, then Node, then
-    /// this process's PATH; `home` as HOME; `variables` for every pipeline.
+    /// this process's PATH without any directory that holds a `gl-sign` (a
+    /// developer's `cargo install` must not stand in for the one under test);
+    /// `home` as HOME; `variables` for every pipeline.
     pub fn new(
         (gcl, node_bin): (PathBuf, PathBuf),
         first_on_path: &Path,
@@ -271,7 +284,7 @@ impl Emulator {
                 "{}:{}:{}",
                 first_on_path.display(),
                 node_bin.display(),
-                std::env::var("PATH").unwrap_or_default()
+                inherited_path_without_gl_sign()
             ),
             home: home.to_path_buf(),
             project: project.to_path_buf(),
