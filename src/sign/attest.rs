@@ -11,16 +11,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use sigstore_crypto::KeyPair;
-use sigstore_types::{KindVersion, Sha256Hash, TransparencyLogEntry};
+use sigstore_types::Sha256Hash;
 
 use super::{hash, output, BlobSigner, IdentityToken, Reporter, SignError};
 use crate::ci::CiEnvironment;
-use crate::http::{redact_url, send_retrying};
+
 use crate::verify::attestation::{IN_TOTO_PAYLOAD_TYPE, STATEMENT_V1};
 use crate::verify::pep740::{self, Attestation, PUBLISH_V1, SLSA_PROVENANCE_V1};
 use crate::verify::{Evidence, EvidenceKind, EvidenceSource, Job, RekorError, RekorLog};
@@ -307,16 +304,11 @@ impl BlobSigner {
         let not_after = super::certificate_not_after(&certificate)?;
         reporter.certificate(&token.expected_identity(), not_after);
 
-        let rekor = Arc::new(DsseLog {
-            client: self.client.clone(),
-            http: self.settings.http.clone(),
-            base_url: self
-                .settings
-                .services
-                .rekor_url
-                .trim_end_matches('/')
-                .to_string(),
-        });
+        let rekor = Arc::new(RekorLog::new(
+            self.client.clone(),
+            &self.settings.services.rekor_url,
+            self.settings.http.clone(),
+        ));
         let limit = Arc::new(tokio::sync::Semaphore::new(
             self.settings.parallel_uploads.max(1),
         ));
@@ -351,7 +343,7 @@ impl BlobSigner {
                     source,
                 };
                 let (entry, existed) = rekor
-                    .create(&statement, &signature, &certificate)
+                    .create_dsse(&statement, &signature, &certificate)
                     .await
                     .map_err(rekor_error)?;
                 let attestation =
@@ -455,101 +447,4 @@ fn keeps(
     verifier
         .verify_evidence_named(evidence, *digest.as_bytes(), Some(name))
         .is_ok_and(|v| v.predicate_type.as_deref() == Some(job.predicate.uri()))
-}
-
-/// Rekor v1 `dsse` 0.0.1 entries.
-struct DsseLog {
-    client: reqwest::Client,
-    http: crate::http::HttpSettings,
-    base_url: String,
-}
-
-impl DsseLog {
-    fn url(&self) -> String {
-        redact_url(&self.base_url)
-    }
-
-    /// Log the envelope; on 409 (already logged, e.g. after a lost answer)
-    /// fetch the existing entry. Returns the entry and whether it existed.
-    async fn create(
-        &self,
-        statement: &[u8],
-        signature: &[u8],
-        certificate_der: &[u8],
-    ) -> Result<(TransparencyLogEntry, bool), RekorError> {
-        let url = format!("{}/api/v1/log/entries", self.base_url);
-        let shown = redact_url(&url);
-        let envelope = json!({
-            "payloadType": IN_TOTO_PAYLOAD_TYPE,
-            "payload": STANDARD.encode(statement),
-            "signatures": [{"sig": STANDARD.encode(signature)}],
-        });
-        let pem = crate::verify::input::certificate_pem(certificate_der);
-        let proposed = json!({
-            "apiVersion": "0.0.1",
-            "kind": "dsse",
-            "spec": {"proposedContent": {
-                "envelope": envelope.to_string(),
-                "verifiers": [STANDARD.encode(pem)],
-            }},
-        });
-        let response = send_retrying(&self.http, || self.client.post(&url).json(&proposed))
-            .await
-            .map_err(|source| RekorError::Request {
-                url: shown.clone(),
-                source,
-            })?;
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| RekorError::Request {
-                url: shown.clone(),
-                source,
-            })?;
-        if status == reqwest::StatusCode::CONFLICT {
-            let uuid = location
-                .as_deref()
-                .and_then(|l| l.rsplit('/').next())
-                .map(str::to_string)
-                .ok_or(RekorError::ConflictWithoutLocation { url: shown })?;
-            let log = RekorLog::new(self.client.clone(), &self.base_url, self.http.clone());
-            let mut entry = log.get(&uuid).await?;
-            entry.kind_version = KindVersion::DsseV001;
-            return Ok((entry, true));
-        }
-        if !status.is_success() {
-            return Err(RekorError::Status {
-                url: shown,
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
-            });
-        }
-        let bad = |detail: String| RekorError::BadResponse {
-            url: shown.clone(),
-            detail,
-        };
-        let map: BTreeMap<String, sigstore_rekor::LogEntry> =
-            serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
-        let mut entries = map.into_iter().filter(|(uuid, entry)| {
-            let leaf = Sha256::new()
-                .chain_update([0u8])
-                .chain_update(entry.body.as_bytes())
-                .finalize();
-            // Sharded logs prefix the 64-hex leaf hash with a 16-hex tree ID.
-            uuid.to_ascii_lowercase().ends_with(&hex::encode(leaf))
-        });
-        let (Some((_, entry)), None) = (entries.next(), entries.next()) else {
-            return Err(bad("expected one entry whose UUID is its leaf hash".into()));
-        };
-        let entry = entry
-            .to_bundle_entry(KindVersion::DsseV001)
-            .map_err(|e| bad(e.to_string()))?;
-        Ok((entry, false))
-    }
 }

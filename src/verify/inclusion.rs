@@ -250,7 +250,12 @@ mod tests {
     #[test]
     fn real_v1_and_v2_entries_verify() {
         for bundle in [V1, V2] {
-            verify_entries(&Bundle::from_json(bundle).unwrap(), &keys(), &SignedNotes::new()).unwrap();
+            verify_entries(
+                &Bundle::from_json(bundle).unwrap(),
+                &keys(),
+                &SignedNotes::new(),
+            )
+            .unwrap();
         }
     }
 
@@ -352,8 +357,8 @@ mod tests {
         let good = envelope(V1);
         let (note, signature_line) = good.split_once("\n\n").unwrap();
         let (prefix, signature) = signature_line.trim_end().rsplit_once(' ').unwrap();
-        let mut raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, signature)
-            .unwrap();
+        let mut raw =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, signature).unwrap();
         *raw.last_mut().unwrap() ^= 1;
         let other_signature = format!(
             "{note}\n\n{prefix} {}\n",

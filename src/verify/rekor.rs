@@ -108,9 +108,11 @@ impl RekorLog {
         let mut entries = Vec::new();
         for map in maps {
             entries.extend(
-                entries_from_map(map).map_err(|detail| RekorError::BadResponse {
-                    url: shown.clone(),
-                    detail,
+                entries_from_map(map, KindVersion::HashedRekordV001).map_err(|detail| {
+                    RekorError::BadResponse {
+                        url: shown.clone(),
+                        detail,
+                    }
                 })?,
             );
         }
@@ -126,10 +128,47 @@ impl RekorLog {
         detached: &Detached,
         digest: &[u8; 32],
     ) -> Result<(TransparencyLogEntry, bool), RekorError> {
+        self.create_entry(
+            &proposed_hashedrekord(detached, digest),
+            KindVersion::HashedRekordV001,
+        )
+        .await
+    }
+
+    /// Add a `dsse` entry for a DSSE envelope over an in-toto `statement`,
+    /// signed (over its PAE) with `certificate_der`'s key. As [`Self::create`]
+    /// on 409.
+    pub async fn create_dsse(
+        &self,
+        statement: &[u8],
+        signature: &[u8],
+        certificate_der: &[u8],
+    ) -> Result<(TransparencyLogEntry, bool), RekorError> {
+        let envelope = json!({
+            "payloadType": super::attestation::IN_TOTO_PAYLOAD_TYPE,
+            "payload": STANDARD.encode(statement),
+            "signatures": [{"sig": STANDARD.encode(signature)}],
+        });
+        let proposed = json!({
+            "apiVersion": "0.0.1",
+            "kind": "dsse",
+            "spec": {"proposedContent": {
+                "envelope": envelope.to_string(),
+                "verifiers": [STANDARD.encode(certificate_pem(certificate_der))],
+            }},
+        });
+        self.create_entry(&proposed, KindVersion::DsseV001).await
+    }
+
+    /// Add the `proposed` entry of `kind`; on 409, the existing one.
+    async fn create_entry(
+        &self,
+        proposed: &serde_json::Value,
+        kind: KindVersion,
+    ) -> Result<(TransparencyLogEntry, bool), RekorError> {
         let url = format!("{}/api/v1/log/entries", self.base_url);
         let shown = redact_url(&url);
-        let proposed = proposed_hashedrekord(detached, digest);
-        let response = send_retrying(&self.http, || self.client.post(&url).json(&proposed))
+        let response = send_retrying(&self.http, || self.client.post(&url).json(proposed))
             .await
             .map_err(|source| RekorError::Request {
                 url: shown.clone(),
@@ -155,16 +194,24 @@ impl RekorLog {
                 .map(str::to_string)
                 .or_else(|| uuid_in_message(&body))
                 .ok_or(RekorError::ConflictWithoutLocation { url: shown })?;
-            return Ok((self.get(&uuid).await?, true));
+            return Ok((self.get_entry(&uuid, kind).await?, true));
         }
         if !status.is_success() {
             return Err(status_error(shown, status, &body));
         }
-        Ok((single_entry(&shown, &body)?, false))
+        Ok((single_entry(&shown, &body, kind)?, false))
     }
 
-    /// The entry with this UUID, with a current inclusion proof.
+    /// The hashedrekord entry with this UUID, with a current inclusion proof.
     pub async fn get(&self, uuid: &str) -> Result<TransparencyLogEntry, RekorError> {
+        self.get_entry(uuid, KindVersion::HashedRekordV001).await
+    }
+
+    async fn get_entry(
+        &self,
+        uuid: &str,
+        kind: KindVersion,
+    ) -> Result<TransparencyLogEntry, RekorError> {
         if !uuid.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(RekorError::BadResponse {
                 url: self.url(),
@@ -177,7 +224,7 @@ impl RekorLog {
         if !status.is_success() {
             return Err(status_error(shown, status, &body));
         }
-        single_entry(&shown, &body)
+        single_entry(&shown, &body, kind)
     }
 
     /// Send with retries on 5xx, 429 and connection failures.
@@ -250,7 +297,11 @@ fn uuid_in_message(body: &[u8]) -> Option<String> {
 }
 
 /// The one entry of a `{uuid: entry}` answer.
-fn single_entry(url: &str, body: &[u8]) -> Result<TransparencyLogEntry, RekorError> {
+fn single_entry(
+    url: &str,
+    body: &[u8],
+    kind: KindVersion,
+) -> Result<TransparencyLogEntry, RekorError> {
     let bad = |detail: String| RekorError::BadResponse {
         url: url.to_string(),
         detail,
@@ -258,7 +309,7 @@ fn single_entry(url: &str, body: &[u8]) -> Result<TransparencyLogEntry, RekorErr
     let map: BTreeMap<String, serde_json::Value> =
         serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
     let count = map.len();
-    let mut entries = entries_from_map(map).map_err(bad)?;
+    let mut entries = entries_from_map(map, kind).map_err(bad)?;
     if count != 1 || entries.len() != 1 {
         return Err(bad(format!(
             "expected one entry whose UUID is its leaf hash, got {count}"
@@ -270,6 +321,7 @@ fn single_entry(url: &str, body: &[u8]) -> Result<TransparencyLogEntry, RekorErr
 /// Entries of one `{uuid: entry}` map whose UUID is their RFC 6962 leaf hash.
 fn entries_from_map(
     map: BTreeMap<String, serde_json::Value>,
+    kind: KindVersion,
 ) -> Result<Vec<TransparencyLogEntry>, String> {
     let mut entries = Vec::new();
     for (uuid, value) in map {
@@ -284,7 +336,7 @@ fn entries_from_map(
             continue;
         }
         let entry = entry
-            .to_bundle_entry(KindVersion::HashedRekordV001)
+            .to_bundle_entry(kind)
             .map_err(|e| format!("entry {uuid}: {e}"))?;
         entries.push(entry);
     }

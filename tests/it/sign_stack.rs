@@ -484,3 +484,44 @@ fn rekor_conflict_reuses_the_existing_entry() {
     assert_eq!(s.stack.rekor().requests(endpoint::REKOR_CREATE), 1);
     assert_eq!(s.stack.rekor().requests(endpoint::REKOR_GET_BY_UUID), 1);
 }
+
+#[test]
+fn rekor_conflict_on_a_dsse_entry_reuses_the_existing_entry() {
+    // attest's path: the same envelope logged twice (a retry after a lost
+    // answer) gives the first entry back, as a dsse entry.
+    let s = setup(1);
+    let key = sigstore_crypto::KeyPair::generate_ecdsa_p256().unwrap();
+    let spki = key.public_key_der().unwrap().as_bytes().to_vec();
+    let certificate = s.stack.with_pki(|pki| {
+        pki.issue_certificate(
+            &spki,
+            &s.stack.gitlab_claims(),
+            std::time::SystemTime::now(),
+        )
+    });
+    let statement = br#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"pkg-1.0-py3-none-any.whl","digest":{"sha256":"00"}}],"predicateType":"https://docs.pypi.org/attestations/publish/v1","predicate":null}"#;
+    let pae = sigstore_types::dsse::pae("application/vnd.in-toto+json", statement);
+    let signature = key.sign(&pae).unwrap().as_bytes().to_vec();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = gl_sign::http::sigstore_client(&Default::default()).unwrap();
+    let log = gl_sign::verify::RekorLog::new(client, s.stack.rekor_url(), Default::default());
+    let (first, existed) = runtime
+        .block_on(log.create_dsse(statement, &signature, &certificate))
+        .unwrap();
+    assert!(!existed);
+    let (again, existed) = runtime
+        .block_on(log.create_dsse(statement, &signature, &certificate))
+        .unwrap();
+    assert!(existed, "the log already had it");
+    assert_eq!(again.log_index.get(), first.log_index.get());
+    assert_eq!(again.kind_version, sigstore_types::KindVersion::DsseV001);
+    assert_eq!(
+        again.canonicalized_body.as_bytes(),
+        first.canonicalized_body.as_bytes()
+    );
+    assert_eq!(s.stack.rekor().requests(endpoint::REKOR_CREATE), 2);
+    assert_eq!(s.stack.rekor().requests(endpoint::REKOR_GET_BY_UUID), 1);
+}
