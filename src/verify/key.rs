@@ -9,8 +9,6 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -23,6 +21,7 @@ use sigstore_types::{
 use sigstore_verify::{PublicKeyVerificationPolicy, Verifier};
 
 use super::digest::Sha256Digest;
+use super::in_parallel;
 use super::input::{self, Evidence, EvidenceKind, InputError};
 use super::{hash_file, logged_digest, read, RekorLog, Verified, VerifyError};
 use crate::trust::{TrustError, TrustMaterial};
@@ -293,27 +292,7 @@ impl KeyVerifier {
         jobs: &[KeyJob],
         threads: usize,
     ) -> Vec<Result<Verified, VerifyError>> {
-        let next = AtomicUsize::new(0);
-        let results: Vec<Mutex<Option<Result<Verified, VerifyError>>>> =
-            jobs.iter().map(|_| Mutex::new(None)).collect();
-        std::thread::scope(|scope| {
-            for _ in 0..threads.clamp(1, jobs.len().max(1)) {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    let result = self.verify(job);
-                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-                });
-            }
-        });
-        results
-            .into_iter()
-            .map(|slot| {
-                slot.into_inner()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .expect("every job index below jobs.len() is taken by exactly one worker")
-            })
-            .collect()
+        in_parallel(jobs, threads, |job| self.verify(job))
     }
 
     pub fn verify(&self, job: &KeyJob) -> Result<Verified, VerifyError> {

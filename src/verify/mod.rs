@@ -257,6 +257,34 @@ impl VerifyError {
     }
 }
 
+/// `f` over every job, `threads` at a time; results are in job order.
+pub(crate) fn in_parallel<J: Sync, R: Send>(
+    jobs: &[J],
+    threads: usize,
+    f: impl Fn(&J) -> R + Sync,
+) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<R>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, jobs.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                let result = f(job);
+                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every job index below jobs.len() is taken by exactly one worker")
+        })
+        .collect()
+}
+
 /// The verifier for a batch of files: trust material and policy are prepared
 /// once, then files are checked in parallel.
 pub struct BlobVerifier {
@@ -359,27 +387,7 @@ impl BlobVerifier {
 
     /// Verify every job, `threads` at a time; results are in job order.
     pub fn verify_all(&self, jobs: &[Job], threads: usize) -> Vec<Result<Verified, VerifyError>> {
-        let next = AtomicUsize::new(0);
-        let results: Vec<Mutex<Option<Result<Verified, VerifyError>>>> =
-            jobs.iter().map(|_| Mutex::new(None)).collect();
-        std::thread::scope(|scope| {
-            for _ in 0..threads.clamp(1, jobs.len().max(1)) {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    let result = self.verify(job);
-                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-                });
-            }
-        });
-        results
-            .into_iter()
-            .map(|slot| {
-                slot.into_inner()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .expect("every job index below jobs.len() is taken by exactly one worker")
-            })
-            .collect()
+        in_parallel(jobs, threads, |job| self.verify(job))
     }
 
     /// Verify one file.
