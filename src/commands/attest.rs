@@ -1,9 +1,8 @@
 //! `gl-sign attest`.
 
-use std::path::Path;
-
 use anyhow::Context as _;
 
+use super::shared::StderrReporter;
 use super::sign_blob::identity_token;
 use crate::ci::CiEnvironment;
 use crate::cli::{AttestArgs, PredicateArg};
@@ -12,8 +11,8 @@ use crate::exit::ExitStatus;
 use crate::http::{redact_url, HttpSettings};
 use crate::sign::attest::{AttestJob, BuildProvenance, Predicate};
 use crate::sign::{
-    BlobSigner, Reporter, Services, SignSettings, PUBLIC_GOOD_FULCIO, PUBLIC_GOOD_REKOR,
-    STAGING_FULCIO, STAGING_REKOR,
+    BlobSigner, Services, SignSettings, PUBLIC_GOOD_FULCIO, PUBLIC_GOOD_REKOR, STAGING_FULCIO,
+    STAGING_REKOR,
 };
 use crate::trust::{TrustMaterial, TrustSource};
 
@@ -74,8 +73,14 @@ pub fn run(args: AttestArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let attested =
-        runtime.block_on(signer.attest(&token, &jobs, slsa.as_ref(), &StderrReporter))?;
+    let attested = runtime.block_on(signer.attest(
+        &token,
+        &jobs,
+        slsa.as_ref(),
+        &StderrReporter {
+            kept_because: "it already verifies for this identity and dist",
+        },
+    ))?;
     for a in &attested {
         println!(
             "OK {} {} sha256:{}",
@@ -85,28 +90,6 @@ pub fn run(args: AttestArgs, ci: &CiEnvironment) -> anyhow::Result<ExitStatus> {
         );
     }
     Ok(ExitStatus::Success)
-}
-
-struct StderrReporter;
-
-impl Reporter for StderrReporter {
-    fn already_signed(&self, file: &Path) {
-        eprintln!(
-            "kept {}: it already verifies for this identity and dist",
-            file.display()
-        );
-    }
-    fn certificate(&self, identity: &str, not_after: jiff::Timestamp) {
-        eprintln!("certificate issued for {identity}, valid until {not_after}");
-    }
-    fn logged(&self, file: &Path, log_index: u64, existed: bool) {
-        let how = if existed {
-            "was already in the log"
-        } else {
-            "logged"
-        };
-        eprintln!("{} {how} at index {log_index}", file.display());
-    }
 }
 
 fn jobs(args: &AttestArgs) -> Result<Vec<AttestJob>, UsageError> {

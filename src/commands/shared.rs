@@ -253,6 +253,29 @@ pub fn verifier(
 }
 
 /// The runtime the commands block on: one worker is plenty for a few requests.
+/// Progress of sign-blob and attest, on stderr (stdout holds the verdicts).
+pub struct StderrReporter {
+    /// Why a file's existing output was kept.
+    pub kept_because: &'static str,
+}
+
+impl crate::sign::Reporter for StderrReporter {
+    fn already_signed(&self, file: &std::path::Path) {
+        eprintln!("kept {}: {}", file.display(), self.kept_because);
+    }
+    fn certificate(&self, identity: &str, not_after: jiff::Timestamp) {
+        eprintln!("certificate issued for {identity}, valid until {not_after}");
+    }
+    fn logged(&self, file: &std::path::Path, log_index: u64, existed: bool) {
+        let how = if existed {
+            "was already in the log"
+        } else {
+            "logged"
+        };
+        eprintln!("{} {how} at index {log_index}", file.display());
+    }
+}
+
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context as _;
     tokio::runtime::Builder::new_multi_thread()

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use super::shared::StderrReporter;
 use crate::cli::{CosignSignBlobFlags, OutputFormat, SignBlobArgs};
 use crate::diagnostics::UsageError;
 use crate::exit::ExitStatus;
 use crate::http::{redact_url, HttpSettings};
 use crate::sign::{
-    BlobSigner, IdentityToken, Outputs, RekorVersion, Reporter, Services, SignJob, SignSettings,
+    BlobSigner, IdentityToken, Outputs, RekorVersion, Services, SignJob, SignSettings,
     SigningConfig, PUBLIC_GOOD_FULCIO, PUBLIC_GOOD_REKOR, STAGING_FULCIO, STAGING_REKOR,
 };
 
@@ -56,7 +57,13 @@ pub fn run(args: SignBlobArgs) -> anyhow::Result<ExitStatus> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let signed = runtime.block_on(signer.sign(&token, &jobs, &StderrReporter))?;
+    let signed = runtime.block_on(signer.sign(
+        &token,
+        &jobs,
+        &StderrReporter {
+            kept_because: "its bundle already verifies for this identity",
+        },
+    ))?;
     match args.output.output {
         OutputFormat::Text => {
             for s in &signed {
@@ -95,28 +102,6 @@ fn print_json(token: &IdentityToken, signed: &[crate::sign::Signed]) -> anyhow::
     serde_json::to_writer_pretty(&mut out, &doc)?;
     writeln!(out)?;
     Ok(())
-}
-
-struct StderrReporter;
-
-impl Reporter for StderrReporter {
-    fn already_signed(&self, file: &Path) {
-        eprintln!(
-            "kept {}: its bundle already verifies for this identity",
-            file.display()
-        );
-    }
-    fn certificate(&self, identity: &str, not_after: jiff::Timestamp) {
-        eprintln!("certificate issued for {identity}, valid until {not_after}");
-    }
-    fn logged(&self, file: &Path, log_index: u64, existed: bool) {
-        let how = if existed {
-            "was already in the log"
-        } else {
-            "logged"
-        };
-        eprintln!("{} {how} at index {log_index}", file.display());
-    }
 }
 
 fn jobs(args: &SignBlobArgs) -> Result<Vec<SignJob>, UsageError> {
