@@ -7,7 +7,7 @@
 //! Run: `cargo bench --bench registry`.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)] // dead_code: the module allows it itself
 mod support;
 
 use std::io::Write;

@@ -13,7 +13,7 @@
 //! Run: `cargo bench --bench tuf` (GL_SIGN_BENCH_RUNS=N to change 30).
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)] // dead_code: the module allows it itself
 mod support;
 
 use std::process::Command;

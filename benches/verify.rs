@@ -18,7 +18,7 @@
 //! Run: `cargo bench --bench verify` (GL_SIGN_BENCH_FILES=N to change 200).
 
 #[path = "../tests/support/pki.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)] // dead_code: the module allows it itself
 mod pki;
 
 use std::io::Write;

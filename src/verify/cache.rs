@@ -219,7 +219,7 @@ fn key_identity(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> (String, 
 
 #[cfg(test)]
 #[path = "../../tests/support/pki.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)] // dead_code: the module allows it itself
 mod pki;
 
 #[cfg(test)]
