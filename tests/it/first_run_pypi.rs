@@ -157,6 +157,15 @@ fn the_tutorial_project_publishes_to_pypi_with_provenance_in_gitlab_ci_local() {
             && job_said(&log, "verify", &format!("> OK dist/{dev_wheel}")),
         "{log}"
     );
+    // The verify job also checks the attestations PyPI will check.
+    assert!(
+        job_said(
+            &log,
+            "verify",
+            "attestation https://docs.pypi.org/attestations/publish/v1"
+        ),
+        "{log}"
+    );
     assert!(
         !log.contains("PyPI will refuse"),
         "a gitlab.com token gets no warning:\n{log}"
