@@ -252,7 +252,6 @@ pub fn verifier(
     Ok(verifier.with_rekor_lookup(lookup, runtime.handle().clone()))
 }
 
-/// The runtime the commands block on: one worker is plenty for a few requests.
 /// Progress of sign-blob and attest, on stderr (stdout holds the verdicts).
 pub struct StderrReporter {
     /// Why a file's existing output was kept.
@@ -276,6 +275,7 @@ impl crate::sign::Reporter for StderrReporter {
     }
 }
 
+/// The runtime the commands block on: one worker is plenty for a few requests.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context as _;
     tokio::runtime::Builder::new_multi_thread()

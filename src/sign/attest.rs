@@ -17,7 +17,6 @@ use sigstore_types::Sha256Hash;
 
 use super::{hash, output, BlobSigner, IdentityToken, Reporter, SignError};
 use crate::ci::CiEnvironment;
-
 use crate::verify::attestation::{IN_TOTO_PAYLOAD_TYPE, STATEMENT_V1};
 use crate::verify::pep740::{self, Attestation, PUBLISH_V1, SLSA_PROVENANCE_V1};
 use crate::verify::{Evidence, EvidenceKind, EvidenceSource, Job, RekorError, RekorLog};

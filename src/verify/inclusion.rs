@@ -20,10 +20,11 @@
 //!   proof, which sigstore-verify drops with the step, is applied here.
 //!
 //! A checkpoint is the log's signed statement about its whole tree, not about
-//! one file: entries logged in one batch (Rekor v2 always batches; Rekor v1
-//! when several uploads land before one tree head) carry the same signed
-//! note. [`SignedNotes`] keeps the checkpoint signatures this call has
-//! verified, so each distinct one costs one P-256 verification. Everything
+//! one file: copies of a bundle, and entries of one Rekor v2 batch, carry the
+//! same signed note byte for byte (Rekor v1 signs each response's checkpoint
+//! anew, with randomized ECDSA, so its entries rarely do). [`SignedNotes`]
+//! keeps the checkpoint signatures this call has verified, so each distinct
+//! one costs one signature verification. Everything
 //! per entry (the Merkle proof, the root and size against the note, the key's
 //! window at the signing time in [`super::evidence`]) is still checked for
 //! every file.
@@ -194,10 +195,15 @@ fn verify_checkpoint(
             message,
             signature.signature.as_bytes(),
         );
+        // A key with the hint must still be trusted now; then these exact
+        // bytes, verified earlier in this call by this keyring, need no repeat.
+        let remembered = notes.contains(&memo);
         for key in rekor_keys.keys_by_hint(&signature.key_id, now) {
             found_matching_key = true;
-            // The same keyring verified these exact bytes earlier in this call.
-            if notes.contains(&memo) || key.verify(message, &signature.signature).is_ok() {
+            if remembered {
+                return Ok(());
+            }
+            if key.verify(message, &signature.signature).is_ok() {
                 notes.insert(memo);
                 return Ok(());
             }

@@ -458,6 +458,17 @@ fn an_expired_certificate_is_not_used() {
     assert_eq!(outputs_exist(&s.files[0]), [false; 3]);
 }
 
+/// gl-sign's Rekor v1 client for the local log, and a runtime to drive it.
+fn local_rekor_log(s: &Setup) -> (tokio::runtime::Runtime, gl_sign::verify::RekorLog) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = gl_sign::http::sigstore_client(&Default::default()).unwrap();
+    let log = gl_sign::verify::RekorLog::new(client, s.stack.rekor_url(), Default::default());
+    (runtime, log)
+}
+
 #[test]
 fn rekor_conflict_reuses_the_existing_entry() {
     // An entry the log already holds (as after a retry whose first answer was
@@ -472,12 +483,7 @@ fn rekor_conflict_reuses_the_existing_entry() {
         signature: signed.signature_der.clone(),
         certificate: signed.cert_der.clone(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = gl_sign::http::sigstore_client(&Default::default()).unwrap();
-    let log = gl_sign::verify::RekorLog::new(client, s.stack.rekor_url(), Default::default());
+    let (runtime, log) = local_rekor_log(&s);
     let (entry, existed) = runtime.block_on(log.create(&detached, &digest)).unwrap();
     assert!(existed, "the log already had it");
     assert_eq!(entry.log_index.get(), signed.entry.log_index);
@@ -502,12 +508,7 @@ fn rekor_conflict_on_a_dsse_entry_reuses_the_existing_entry() {
     let statement = br#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"pkg-1.0-py3-none-any.whl","digest":{"sha256":"00"}}],"predicateType":"https://docs.pypi.org/attestations/publish/v1","predicate":null}"#;
     let pae = sigstore_types::dsse::pae("application/vnd.in-toto+json", statement);
     let signature = key.sign(&pae).unwrap().as_bytes().to_vec();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = gl_sign::http::sigstore_client(&Default::default()).unwrap();
-    let log = gl_sign::verify::RekorLog::new(client, s.stack.rekor_url(), Default::default());
+    let (runtime, log) = local_rekor_log(&s);
     let (first, existed) = runtime
         .block_on(log.create_dsse(statement, &signature, &certificate))
         .unwrap();
