@@ -15,7 +15,8 @@
 //! 3. A 1 GiB file signed by the local test Sigstore: throughput against
 //!    `sha256sum` on the same file, and peak memory against a 64 MiB file.
 //!
-//! Run: `cargo bench --bench verify` (GL_SIGN_BENCH_FILES=N to change 200).
+//! Run: `cargo bench --bench verify` (GL_SIGN_BENCH_FILES=N to change 200;
+//! GL_SIGN_BENCH_KEEP=1 keeps the generated files, e.g. to profile a run).
 
 #[path = "../tests/support/pki.rs"]
 #[allow(unused_imports)] // dead_code: the module allows it itself
@@ -94,10 +95,14 @@ fn mib(kib: i64) -> f64 {
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let vectors = root.join("tests/data/vectors");
-    let work = tempfile::Builder::new()
+    let mut work = tempfile::Builder::new()
         .prefix("gl-sign-bench")
         .tempdir()
         .unwrap();
+    if std::env::var_os("GL_SIGN_BENCH_KEEP").is_some() {
+        work.disable_cleanup(true);
+        println!("files kept in {}", work.path().display());
+    }
     let n: usize = std::env::var("GL_SIGN_BENCH_FILES")
         .ok()
         .and_then(|v| v.parse().ok())
